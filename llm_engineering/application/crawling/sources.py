@@ -1,0 +1,49 @@
+"""Crawl every configured source and enforce the failure budget."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from llm_engineering.application.crawling.folder import crawl_folder
+from llm_engineering.application.crawling.git import crawl_git
+from llm_engineering.application.crawling.http import HttpCrawler
+from llm_engineering.domain.config.feature_engineering import CrawlConfig, FolderSource, GitSource, UrlSource
+from llm_engineering.domain.documents import RawDocuments
+
+
+class TooManyFailures(RuntimeError):
+    pass
+
+
+def crawl_sources(config: CrawlConfig, clones_dir: Path) -> RawDocuments:
+    result = RawDocuments()
+    with HttpCrawler(config.http) as http:
+        for source in config.sources:
+            if isinstance(source, FolderSource):
+                part = crawl_folder(source, config.max_file_bytes)
+            elif isinstance(source, GitSource):
+                part = crawl_git(source, clones_dir, config.max_file_bytes)
+            elif isinstance(source, UrlSource):
+                part = http.crawl(source)
+            else:  # pragma: no cover - the config union is closed
+                raise TypeError(type(source))
+            result.documents.extend(part.documents)
+            result.failures.extend(part.failures)
+            result.skipped.extend(part.skipped)
+    return result
+
+
+def failed_fraction(result: RawDocuments) -> float:
+    attempted = len(result.documents) + len(result.failures)
+    return len(result.failures) / attempted if attempted else 0.0
+
+
+def check_failure_budget(result: RawDocuments, max_failed_fraction: float) -> None:
+    fraction = failed_fraction(result)
+    if fraction > max_failed_fraction:
+        reasons = Counter(f.reason.split(" (")[0] for f in result.failures)
+        raise TooManyFailures(
+            f"{len(result.failures)} of {len(result.documents) + len(result.failures)} items failed "
+            f"({fraction:.0%} > max_failed_fraction {max_failed_fraction:.0%}); reasons: {dict(reasons)}"
+        )

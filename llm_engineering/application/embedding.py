@@ -1,0 +1,119 @@
+"""Embed chunks and load them into Qdrant, doing only the work the store does not already hold.
+
+Incremental by content: a document whose completion marker (document id + index fingerprint) is
+in the store is not cleaned, chunked or embedded again; a chunk whose content-derived id is
+already a point is not re-embedded. Markers are written after a document's chunks, so a crash
+and rerun finishes the document and Qdrant still holds each chunk once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+
+from llm_engineering.domain.config.feature_engineering import ChunkingConfig, EmbeddingConfig
+from llm_engineering.domain.documents import Chunk, EmbeddingSummary, RawDocument, point_id
+from llm_engineering.infrastructure.embedder import Embedder
+from llm_engineering.infrastructure.qdrant import ChunkStore
+
+ENCODE_BATCH = 1024  # chunks encoded (then upserted) per round: bounds the work a crash can lose
+
+
+def index_fingerprint(chunking: ChunkingConfig, embedding: EmbeddingConfig) -> str:
+    """What makes stored chunks reusable: the same chunking and the same embedding model."""
+    key = json.dumps({"chunking": chunking.model_dump(), "model": embedding.model}, sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def completion_id(document_id: str, fingerprint: str) -> str:
+    return point_id(f"{document_id}\n{fingerprint}")
+
+
+def select_changed(documents: list[RawDocument], store: ChunkStore, fingerprint: str) -> tuple[list[RawDocument], int]:
+    """(documents not yet fully indexed with this fingerprint, how many were unchanged)."""
+    ids = {completion_id(d.document_id, fingerprint): d for d in documents}
+    done = store.completed_documents(ids)
+    changed = [d for key, d in ids.items() if key not in done]
+    return changed, len(documents) - len(changed)
+
+
+def embed_and_store(
+    chunks: list[Chunk],
+    store: ChunkStore,
+    embedder: Embedder,
+    config: EmbeddingConfig,
+    fingerprint: str,
+    documents_meta: dict[str, dict],
+) -> EmbeddingSummary:
+    store.ensure_collections(embedder.dimension)
+    stored = store.existing_chunks(c.chunk_id for c in chunks)
+    todo = [c for c in chunks if c.chunk_id not in stored]
+    remaining_by_document: dict[str, int] = defaultdict(int)
+    for chunk in todo:
+        remaining_by_document[chunk.document_id] += 1
+    # Documents whose chunks were all stored before a crash only lack their marker.
+    completed = {d for d in {c.document_id for c in chunks} if remaining_by_document[d] == 0}
+    _mark(store, completed, fingerprint, documents_meta)
+
+    progress = _progress(len(todo), config.show_progress)
+    for start in range(0, len(todo), ENCODE_BATCH):
+        batch = todo[start : start + ENCODE_BATCH]
+        vectors = embedder.encode([c.text for c in batch])
+        for offset in range(0, len(batch), 256):
+            part = batch[offset : offset + 256]
+            store.upsert_chunks(
+                [c.chunk_id for c in part],
+                vectors[offset : offset + len(part)].tolist(),
+                [_payload(c) for c in part],
+            )
+        finished = set()
+        for chunk in batch:
+            remaining_by_document[chunk.document_id] -= 1
+            if remaining_by_document[chunk.document_id] == 0:
+                finished.add(chunk.document_id)
+        _mark(store, finished, fingerprint, documents_meta)
+        completed |= finished
+        progress(len(batch))
+    return EmbeddingSummary(
+        collection=store.collection,
+        location="",
+        model=config.model,
+        dimension=embedder.dimension,
+        chunks_in=len(chunks),
+        chunks_embedded=len(todo),
+        chunks_already_stored=len(chunks) - len(todo),
+        points_in_collection=store.count(),
+        documents_completed=len(completed),
+        embedded_chunk_ids=[c.chunk_id for c in todo],
+    )
+
+
+def _payload(chunk: Chunk) -> dict:
+    return {
+        "document_id": chunk.document_id,
+        "source": chunk.source,
+        "location": chunk.location,
+        "chunk_index": chunk.chunk_index,
+        "text": chunk.text,
+        "token_count": chunk.token_count,
+        "content_hash": chunk.content_hash,
+    }
+
+
+def _mark(store: ChunkStore, document_ids: set[str], fingerprint: str, documents_meta: dict[str, dict]) -> None:
+    store.mark_documents_completed(
+        {
+            completion_id(d, fingerprint): {"document_id": d, "fingerprint": fingerprint, **documents_meta.get(d, {})}
+            for d in document_ids
+        }
+    )
+
+
+def _progress(total: int, enabled: bool):  # noqa: ANN202 - a callable advancing a tqdm bar
+    if not enabled or total == 0:
+        return lambda n: None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc="embedding chunks", unit="chunk")
+    return lambda n: (bar.update(n), bar.close() if bar.n >= total else None)

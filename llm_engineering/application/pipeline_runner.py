@@ -1,0 +1,33 @@
+"""Run a registered ZenML pipeline from a validated config."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from llm_engineering.application.run_config import LoadedRunConfig, load_run_config
+from llm_engineering.pipeline_registry import get_pipeline
+
+
+def load_for(pipeline_name: str, config_path: Path, overrides: list[str] | None = None) -> LoadedRunConfig:
+    entry = get_pipeline(pipeline_name)
+    return load_run_config(config_path, entry.load_parameters_model(), overrides)
+
+
+def run_pipeline(pipeline_name: str, loaded: LoadedRunConfig, *, no_cache: bool = False) -> Any:
+    """Returns the ZenML pipeline run response."""
+    pipeline_function = get_pipeline(pipeline_name).load_function()
+    options: dict[str, Any] = {}
+    if no_cache:
+        options["enable_cache"] = False
+    with tempfile.TemporaryDirectory() as folder:
+        if loaded.zenml:
+            zenml_config = Path(folder) / "run_config.yaml"
+            zenml_config.write_text(yaml.safe_dump(loaded.zenml))
+            options["config_path"] = str(zenml_config)
+        configured = pipeline_function.with_options(**options) if options else pipeline_function
+        parameters = {name: getattr(loaded.parameters, name) for name in type(loaded.parameters).model_fields}
+        return configured(**parameters)

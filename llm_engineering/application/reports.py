@@ -1,0 +1,87 @@
+"""What each feature-pipeline artifact says about itself: counts (ZenML metadata) and a markdown
+report (the dashboard's visualization). One function per artifact type, used by both."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from pydantic import BaseModel
+
+from llm_engineering.domain.documents import (
+    Chunks,
+    CleanedDocuments,
+    CrawlFailure,
+    EmbeddingSummary,
+    RawDocuments,
+    SkippedItem,
+)
+
+MAX_ROWS = 50
+
+
+def _reasons(items: list[SkippedItem] | list[CrawlFailure]) -> dict[str, int]:
+    return dict(Counter(item.reason for item in items).most_common())
+
+
+def summarize(data: BaseModel) -> dict[str, Any]:
+    if isinstance(data, RawDocuments):
+        return {
+            "documents": len(data.documents),
+            "documents_per_source": dict(Counter(d.source for d in data.documents)),
+            "characters": sum(len(d.content) for d in data.documents),
+            "failed": len(data.failures),
+            "failed_by_reason": _reasons(data.failures),
+            "failures": [f"{f.location}: {f.reason}" for f in data.failures[:MAX_ROWS]],
+            "skipped": len(data.skipped),
+            "skipped_by_reason": _reasons(data.skipped),
+        }
+    if isinstance(data, CleanedDocuments):
+        redactions: Counter[str] = Counter()
+        for document in data.documents:
+            redactions.update(document.redactions)
+        return {
+            "documents": len(data.documents),
+            "documents_per_source": dict(Counter(d.source for d in data.documents)),
+            "characters": sum(len(d.text) for d in data.documents),
+            "dropped": len(data.dropped),
+            "dropped_by_reason": _reasons(data.dropped),
+            "redactions": dict(redactions),
+        }
+    if isinstance(data, Chunks):
+        tokens = [c.token_count for c in data.chunks]
+        return {
+            "chunks": len(data.chunks),
+            "chunks_per_source": dict(Counter(c.source for c in data.chunks)),
+            "documents": len({c.document_id for c in data.chunks}),
+            "tokens": sum(tokens),
+            "max_tokens": max(tokens, default=0),
+            "mean_tokens": round(sum(tokens) / len(tokens), 1) if tokens else 0,
+        }
+    if isinstance(data, EmbeddingSummary):
+        return data.model_dump(exclude={"embedded_chunk_ids"})
+    raise TypeError(f"no summary for {type(data).__name__}")
+
+
+def render_markdown(data: BaseModel) -> str:
+    summary = summarize(data)
+    lines = [f"# {type(data).__name__}", "", "| metric | value |", "|---|---|"]
+    for key, value in summary.items():
+        if not isinstance(value, (dict, list)):
+            lines.append(f"| {key} | {value} |")
+    for key, value in summary.items():
+        if isinstance(value, dict) and value:
+            lines += ["", f"## {key.replace('_', ' ')}", "", "| | count |", "|---|---|"]
+            lines += [f"| {k} | {v} |" for k, v in value.items()]
+    if isinstance(data, RawDocuments) and data.failures:
+        lines += ["", "## failures", "", "| location | reason | attempts |", "|---|---|---|"]
+        lines += [f"| {f.location} | {f.reason} | {f.attempts} |" for f in data.failures[:MAX_ROWS]]
+    if isinstance(data, (RawDocuments, CleanedDocuments)):
+        documents = data.documents
+        lines += ["", "## documents", "", "| source | location | title | author |", "|---|---|---|---|"]
+        lines += [f"| {d.source} | {d.location} | {d.title or ''} | {d.author or ''} |" for d in documents[:MAX_ROWS]]
+    if isinstance(data, Chunks) and data.chunks:
+        lines += ["", "## first chunks", ""]
+        for chunk in data.chunks[:3]:
+            lines += [f"**{chunk.location} #{chunk.chunk_index}** ({chunk.token_count} tokens)", "", "```text", chunk.text[:800], "```", ""]
+    return "\n".join(lines).replace("\n| ", "\n| ")

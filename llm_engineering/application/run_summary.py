@@ -1,0 +1,37 @@
+"""The operator's view at the end of a run: status, counts, new artifact versions, where to look."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+DASHBOARD_URL = "http://127.0.0.1:8237"
+INTERESTING_KEYS = (
+    "documents", "failed", "skipped", "changed_or_new", "unchanged", "dropped", "chunks", "tokens",
+    "chunks_embedded", "chunks_already_stored", "points_in_collection", "samples", "removed",
+)
+
+
+def print_run_summary(run: Any, console: Console | None = None) -> None:
+    console = console or Console()
+    if run is None:
+        return
+    table = Table(title=f"run {run.name}: {run.status}", show_lines=False)
+    table.add_column("step")
+    table.add_column("status")
+    table.add_column("outputs (artifact:version)")
+    table.add_column("counts")
+    for name, step_run in run.steps.items():
+        outputs = ", ".join(
+            f"{artifact.name}:{artifact.version}" for artifacts in step_run.outputs.values() for artifact in artifacts
+        )
+        metadata = step_run.run_metadata or {}
+        counts = ", ".join(f"{k}={metadata[k]}" for k in INTERESTING_KEYS if k in metadata)
+        table.add_row(name, str(step_run.status), outputs, counts)
+    console.print(table)
+    console.print(
+        f"Inspect it with `zenml pipeline runs describe {run.id}`, or in the dashboard: "
+        f"`make dashboard`, then {DASHBOARD_URL}/runs/{run.id}"
+    )

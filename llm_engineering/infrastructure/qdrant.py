@@ -1,0 +1,117 @@
+"""Qdrant: embedded local mode under the data dir by default, a server when `qdrant.url` is set.
+
+Two collections: `<name>` holds one point per chunk (vector + payload); `<name>_documents` holds
+one marker point per document, written only after all of that document's chunks are stored, so
+a crash mid-document leaves it unmarked and the rerun finishes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from qdrant_client import QdrantClient, models
+
+from llm_engineering.domain.config.feature_engineering import QdrantConfig
+from llm_engineering.settings import get_settings
+
+RETRIEVE_BATCH = 512
+
+
+def local_path(config: QdrantConfig) -> Path:
+    return (config.path or get_settings().path("qdrant")).resolve()
+
+
+def describe(config: QdrantConfig) -> str:
+    return config.url or f"local:{local_path(config)}"
+
+
+@contextmanager
+def open_client(config: QdrantConfig) -> Iterator[QdrantClient]:
+    """Local mode takes a file lock on its folder: hold a client only as long as needed."""
+    if config.url:
+        api_key = get_settings().qdrant_api_key
+        client = QdrantClient(url=config.url, api_key=api_key.get_secret_value() if api_key else None)
+    else:
+        path = local_path(config)
+        path.mkdir(parents=True, exist_ok=True)
+        client = QdrantClient(path=str(path))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+class ChunkStore:
+    def __init__(self, client: QdrantClient, collection: str):
+        self.client = client
+        self.collection = collection
+        self.documents_collection = f"{collection}_documents"
+
+    def ensure_collections(self, dimension: int) -> None:
+        if not self.client.collection_exists(self.collection):
+            self.client.create_collection(
+                self.collection,
+                vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
+            )
+        if not self.client.collection_exists(self.documents_collection):
+            self.client.create_collection(
+                self.documents_collection,
+                vectors_config=models.VectorParams(size=1, distance=models.Distance.DOT),
+            )
+
+    def _existing(self, collection: str, ids: Iterable[str]) -> set[str]:
+        if not self.client.collection_exists(collection):
+            return set()
+        ids = list(ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), RETRIEVE_BATCH):
+            records = self.client.retrieve(
+                collection, ids=ids[start : start + RETRIEVE_BATCH], with_payload=False, with_vectors=False
+            )
+            found.update(str(r.id) for r in records)
+        return found
+
+    def existing_chunks(self, chunk_ids: Iterable[str]) -> set[str]:
+        return self._existing(self.collection, chunk_ids)
+
+    def completed_documents(self, document_ids: Iterable[str]) -> set[str]:
+        return self._existing(self.documents_collection, document_ids)
+
+    def upsert_chunks(self, ids: list[str], vectors: list[list[float]], payloads: list[dict[str, Any]]) -> None:
+        self.client.upsert(
+            self.collection,
+            points=[models.PointStruct(id=i, vector=v, payload=p) for i, v, p in zip(ids, vectors, payloads, strict=True)],
+            wait=True,
+        )
+
+    def mark_documents_completed(self, documents: dict[str, dict[str, Any]]) -> None:
+        if documents:
+            self.client.upsert(
+                self.documents_collection,
+                points=[models.PointStruct(id=i, vector=[1.0], payload=p) for i, p in documents.items()],
+                wait=True,
+            )
+
+    def count(self) -> int:
+        if not self.client.collection_exists(self.collection):
+            return 0
+        return self.client.count(self.collection, exact=True).count
+
+    def scroll_payloads(self, collection: str | None = None) -> list[dict[str, Any]]:
+        collection = collection or self.collection
+        if not self.client.collection_exists(collection):
+            return []
+        payloads: list[dict[str, Any]] = []
+        offset = None
+        while True:
+            records, offset = self.client.scroll(collection, limit=1000, offset=offset, with_payload=True)
+            payloads.extend({"id": str(r.id), **(r.payload or {})} for r in records)
+            if offset is None:
+                return payloads
+
+    def search(self, vector: list[float], limit: int = 5) -> list[tuple[float, dict[str, Any]]]:
+        hits = self.client.query_points(self.collection, query=vector, limit=limit, with_payload=True).points
+        return [(h.score, h.payload or {}) for h in hits]

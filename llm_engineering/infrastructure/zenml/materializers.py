@@ -1,0 +1,31 @@
+"""JSON materializer for our artifact models that also writes the dashboard report and counts."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+from zenml.enums import ArtifactType, VisualizationType
+from zenml.materializers.pydantic_materializer import PydanticMaterializer
+
+from llm_engineering.application.reports import render_markdown, summarize
+from llm_engineering.domain.documents import Chunks, CleanedDocuments, EmbeddingSummary, RawDocuments
+
+
+def flat_metadata(summary: dict[str, Any]) -> dict[str, Any]:
+    """ZenML metadata values must be scalars, lists or flat-ish dicts; stringify deeper values."""
+    return {k: (v if isinstance(v, (int, float, str, bool, dict, list)) else str(v)) for k, v in summary.items()}
+
+
+class ReportedModelMaterializer(PydanticMaterializer):
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (RawDocuments, CleanedDocuments, Chunks, EmbeddingSummary)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
+
+    def save_visualizations(self, data: Any) -> dict[str, VisualizationType]:
+        uri = os.path.join(self.uri, "report.md")
+        with self.artifact_store.open(uri, "w") as file:
+            file.write(render_markdown(data))
+        return {uri.replace("\\", "/"): VisualizationType.MARKDOWN}
+
+    def extract_metadata(self, data: Any) -> dict[str, Any]:
+        return flat_metadata(summarize(data))

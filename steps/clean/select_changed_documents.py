@@ -1,0 +1,21 @@
+from typing import Annotated
+
+from zenml import log_metadata, step
+
+from llm_engineering.application.embedding import index_fingerprint, select_changed
+from llm_engineering.domain.config.feature_engineering import ChunkingConfig, EmbeddingConfig, QdrantConfig
+from llm_engineering.domain.documents import RawDocuments
+from llm_engineering.infrastructure.qdrant import ChunkStore, open_client
+from llm_engineering.infrastructure.zenml.materializers import ReportedModelMaterializer
+
+
+@step(enable_cache=False, output_materializers=ReportedModelMaterializer)
+def select_changed_documents(
+    raw_documents: RawDocuments, chunking: ChunkingConfig, embedding: EmbeddingConfig, qdrant: QdrantConfig
+) -> Annotated[RawDocuments, "changed_documents"]:
+    with open_client(qdrant) as client:
+        changed, unchanged = select_changed(
+            raw_documents.documents, ChunkStore(client, qdrant.collection), index_fingerprint(chunking, embedding)
+        )
+    log_metadata({"documents_in": len(raw_documents.documents), "changed_or_new": len(changed), "unchanged": unchanged})
+    return RawDocuments(documents=changed)

@@ -1,0 +1,44 @@
+from typing import Annotated
+
+from zenml import log_metadata, step
+
+from llm_engineering.application.embedding import embed_and_store, index_fingerprint
+from llm_engineering.application.reports import summarize
+from llm_engineering.domain.config.feature_engineering import ChunkingConfig, EmbeddingConfig, QdrantConfig
+from llm_engineering.domain.documents import Chunks, CleanedDocuments, EmbeddingSummary
+from llm_engineering.infrastructure.embedder import Embedder
+from llm_engineering.infrastructure.qdrant import ChunkStore, describe, open_client
+from llm_engineering.infrastructure.zenml.materializers import ReportedModelMaterializer, flat_metadata
+
+
+@step(output_materializers=ReportedModelMaterializer)
+def embed_and_load(
+    chunks: Chunks,
+    cleaned_documents: CleanedDocuments,
+    chunking: ChunkingConfig,
+    embedding: EmbeddingConfig,
+    qdrant: QdrantConfig,
+) -> Annotated[EmbeddingSummary, "embedded_chunks"]:
+    embedder = Embedder(embedding.model, embedding.device, embedding.batch_size)
+    documents_meta = {
+        d.document_id: {
+            "location": d.location,
+            "source": d.source,
+            "title": d.title,
+            "content_hash": d.content_hash,
+            "fetched_at": d.fetched_at.isoformat(),
+        }
+        for d in cleaned_documents.documents
+    }
+    with open_client(qdrant) as client:
+        summary = embed_and_store(
+            chunks.chunks,
+            ChunkStore(client, qdrant.collection),
+            embedder,
+            embedding,
+            index_fingerprint(chunking, embedding),
+            documents_meta,
+        )
+    summary.location = describe(qdrant)
+    log_metadata(flat_metadata(summarize(summary)))
+    return summary
