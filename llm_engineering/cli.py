@@ -21,7 +21,9 @@ def _fail(message: str) -> None:
 
 
 @app.command()
-def validate(config: Path, pipeline: str | None = typer.Option(None, help="pipeline name; guessed from the file name")) -> None:
+def validate(
+    config: Path, pipeline: str | None = typer.Option(None, help="pipeline name; guessed from the file name")
+) -> None:
     """Validate a pipeline config without running anything."""
     from llm_engineering.application.pipeline_runner import load_for
 

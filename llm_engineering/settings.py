@@ -16,9 +16,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     # Where embedded Qdrant, the LLM response cache, converted models and exports live.
-    data_dir: Path = Field(
-        Path("data"), validation_alias=AliasChoices("LLM_ENGINEERING_DATA_DIR", "data_dir")
-    )
+    data_dir: Path = Field(Path("data"), validation_alias=AliasChoices("LLM_ENGINEERING_DATA_DIR", "data_dir"))
 
     openai_api_key: SecretStr | None = None
     qdrant_api_key: SecretStr | None = None

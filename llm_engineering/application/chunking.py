@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from llm_engineering.domain.config.feature_engineering import ChunkingConfig
-from llm_engineering.domain.documents import CleanedDocument, Chunk, content_hash, point_id
+from llm_engineering.domain.documents import Chunk, CleanedDocument, content_hash, point_id
 
 SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 DEFINITION = re.compile(r"^(?:async\s+def|def|class|function|func|fn|public|private|impl|struct)\b")
@@ -87,7 +87,9 @@ def to_units(text: str, is_code: bool, tokenizer: Tokenizer, max_tokens: int) ->
             continue
         pieces = _split_long(unit_text, is_code, tokenizer, max_tokens)
         for i, (piece, piece_tokens) in enumerate(pieces):
-            units.append(Unit(piece, piece_tokens, starts_block and i == 0, joiner if i == 0 else ("\n" if is_code else " ")))
+            units.append(
+                Unit(piece, piece_tokens, starts_block and i == 0, joiner if i == 0 else ("\n" if is_code else " "))
+            )
     return units
 
 
@@ -160,7 +162,9 @@ def pack(units: list[Unit], config: ChunkingConfig, tokenizer: Tokenizer) -> lis
 def chunk_document(document: CleanedDocument, config: ChunkingConfig, tokenizer: Tokenizer) -> list[Chunk]:
     units = to_units(document.text, document.format == "code", tokenizer, config.chunk_size)
     chunks = []
-    for index, (text, tokens) in enumerate(t for t in pack(units, config, tokenizer) if t[1] >= config.min_chunk_tokens):
+    for index, (text, tokens) in enumerate(
+        t for t in pack(units, config, tokenizer) if t[1] >= config.min_chunk_tokens
+    ):
         digest = content_hash(f"{document.document_id}\n{index}\n{text}")
         chunks.append(
             Chunk(

@@ -17,7 +17,9 @@ from llm_engineering.domain.documents import CleanedDocument, CleanedDocuments, 
 
 EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 # International or North-American style numbers with separators; bare digit runs (years, ids) are left alone.
-PHONE = re.compile(r"(?<![\w/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]\d{3,4}(?![\w/-])")
+PHONE = re.compile(
+    r"(?<![\w/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]\d{3,4}(?![\w/-])"
+)
 SECRET_PATTERNS = [
     re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}"),  # OpenAI-style
     re.compile(r"\bhf_[A-Za-z0-9]{30,}"),  # Hugging Face
@@ -82,10 +84,7 @@ def clean_text(document: RawDocument, config: CleaningConfig) -> tuple[str, dict
         text = extract_main_text(text, url=document.location if document.kind == "url" else None)
     text = unicodedata.normalize("NFKC", text).replace("\r\n", "\n").replace("\r", "\n")
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
-    if document.format == "code":
-        text = text.strip("\n")
-    else:
-        text = normalise_prose(text, config.drop_boilerplate)
+    text = text.strip("\n") if document.format == "code" else normalise_prose(text, config.drop_boilerplate)
     counts: Counter[str] = Counter()
     text = redact(text, config, counts)
     return text, {k: v for k, v in counts.items() if v}

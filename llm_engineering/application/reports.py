@@ -83,5 +83,12 @@ def render_markdown(data: BaseModel) -> str:
     if isinstance(data, Chunks) and data.chunks:
         lines += ["", "## first chunks", ""]
         for chunk in data.chunks[:3]:
-            lines += [f"**{chunk.location} #{chunk.chunk_index}** ({chunk.token_count} tokens)", "", "```text", chunk.text[:800], "```", ""]
+            lines += [
+                f"**{chunk.location} #{chunk.chunk_index}** ({chunk.token_count} tokens)",
+                "",
+                "```text",
+                chunk.text[:800],
+                "```",
+                "",
+            ]
     return "\n".join(lines).replace("\n| ", "\n| ")

@@ -9,8 +9,19 @@ from rich.table import Table
 
 DASHBOARD_URL = "http://127.0.0.1:8237"
 INTERESTING_KEYS = (
-    "documents", "failed", "skipped", "changed_or_new", "unchanged", "dropped", "chunks", "tokens",
-    "chunks_embedded", "chunks_already_stored", "points_in_collection", "samples", "removed",
+    "documents",
+    "failed",
+    "skipped",
+    "changed_or_new",
+    "unchanged",
+    "dropped",
+    "chunks",
+    "tokens",
+    "chunks_embedded",
+    "chunks_already_stored",
+    "points_in_collection",
+    "samples",
+    "removed",
 )
 
 

@@ -71,9 +71,9 @@ class HFTokenizer:
         return [len(ids) for ids in encoded]
 
     def split(self, text: str, max_tokens: int) -> list[str]:
-        offsets = self._tokenizer(
-            text, add_special_tokens=False, truncation=False, return_offsets_mapping=True
-        )["offset_mapping"]
+        offsets = self._tokenizer(text, add_special_tokens=False, truncation=False, return_offsets_mapping=True)[
+            "offset_mapping"
+        ]
         pieces = []
         for start in range(0, len(offsets), max_tokens):
             window = offsets[start : start + max_tokens]

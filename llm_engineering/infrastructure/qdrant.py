@@ -83,7 +83,9 @@ class ChunkStore:
     def upsert_chunks(self, ids: list[str], vectors: list[list[float]], payloads: list[dict[str, Any]]) -> None:
         self.client.upsert(
             self.collection,
-            points=[models.PointStruct(id=i, vector=v, payload=p) for i, v, p in zip(ids, vectors, payloads, strict=True)],
+            points=[
+                models.PointStruct(id=i, vector=v, payload=p) for i, v, p in zip(ids, vectors, payloads, strict=True)
+            ],
             wait=True,
         )
 

@@ -2,7 +2,8 @@ from typing import Annotated
 
 from zenml import log_metadata, step
 
-from llm_engineering.application.crawling.sources import check_failure_budget, crawl_sources as crawl
+from llm_engineering.application.crawling.sources import check_failure_budget
+from llm_engineering.application.crawling.sources import crawl_sources as crawl
 from llm_engineering.application.reports import summarize
 from llm_engineering.domain.config.feature_engineering import CrawlConfig
 from llm_engineering.domain.documents import RawDocuments

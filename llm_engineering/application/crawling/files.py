@@ -38,9 +38,7 @@ def looks_binary(data: bytes) -> bool:
     return b"\x00" in data[:8192]
 
 
-def read_document(
-    file: Path, *, source: str, kind: SourceKind, location: str, max_bytes: int
-) -> RawDocument:
+def read_document(file: Path, *, source: str, kind: SourceKind, location: str, max_bytes: int) -> RawDocument:
     size = file.stat().st_size
     if size > max_bytes:
         raise SkipFile(f"file too large ({size} bytes > {max_bytes})")

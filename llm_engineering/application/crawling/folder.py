@@ -16,7 +16,9 @@ def crawl_folder(source: FolderSource, max_file_bytes: int) -> RawDocuments:
         relative = file.relative_to(root).as_posix()
         location = str(file)
         if matches(relative, source.exclude):
-            result.skipped.append(SkippedItem(source=source.name, location=location, reason="excluded (vendored or generated)"))
+            result.skipped.append(
+                SkippedItem(source=source.name, location=location, reason="excluded (vendored or generated)")
+            )
             continue
         if not matches(relative, source.include):
             result.skipped.append(SkippedItem(source=source.name, location=location, reason="not matched by include"))

@@ -16,9 +16,7 @@ class GitError(RuntimeError):
 
 
 def _git(*args: str, cwd: Path | None = None, timeout: float = 300) -> str:
-    completed = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    completed = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     if completed.returncode != 0:
         raise GitError(f"git {' '.join(args)} failed: {completed.stderr.strip() or completed.stdout.strip()}")
     return completed.stdout
@@ -38,7 +36,14 @@ def checkout(source: GitSource, clones_dir: Path) -> Path:
         _git("checkout", "--force", "FETCH_HEAD", cwd=target)
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
-        _git("clone", "--depth", "1", *(["--branch", source.revision] if source.revision else []), source.repository, str(target))
+        _git(
+            "clone",
+            "--depth",
+            "1",
+            *(["--branch", source.revision] if source.revision else []),
+            source.repository,
+            str(target),
+        )
     return target
 
 
@@ -61,13 +66,17 @@ def crawl_git(source: GitSource, clones_dir: Path, max_file_bytes: int) -> RawDo
     for relative in sorted(f for f in files if f):
         location = f"{source.repository}@{commit[:12]}:{relative}"
         if matches(relative, source.exclude):
-            result.skipped.append(SkippedItem(source=source.name, location=location, reason="excluded (vendored or generated)"))
+            result.skipped.append(
+                SkippedItem(source=source.name, location=location, reason="excluded (vendored or generated)")
+            )
             continue
         if not matches(relative, source.include):
             continue  # most of a repository is not asked for; listing each file would drown the report
         try:
             result.documents.append(
-                read_document(tree / relative, source=source.name, kind="git", location=location, max_bytes=max_file_bytes)
+                read_document(
+                    tree / relative, source=source.name, kind="git", location=location, max_bytes=max_file_bytes
+                )
             )
         except SkipFile as exc:
             result.skipped.append(SkippedItem(source=source.name, location=location, reason=str(exc)))

@@ -1,0 +1,40 @@
+"""Test isolation: every session gets its own ZenML store and data dir; nothing touches the network."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_ROOT = Path(tempfile.mkdtemp(prefix="llm-engineering-tests-"))
+# Set before anything imports zenml, so the user's own store is never touched.
+os.environ["ZENML_CONFIG_PATH"] = str(_SESSION_ROOT / "zenml")
+os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
+os.environ["ZENML_LOGGING_VERBOSITY"] = "WARN"
+os.environ["ZENML_ENABLE_RICH_TRACEBACK"] = "false"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ["COMET_START_ONLINE"] = "false"
+os.environ["COMET_OFFLINE_DIRECTORY"] = str(_SESSION_ROOT / "comet")
+os.environ.setdefault("LLM_ENGINEERING_DATA_DIR", str(_SESSION_ROOT / "data"))
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_CORPUS = PROJECT_ROOT / "sample_corpus"
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """Session-wide data dir: converted models and caches are built once per test session."""
+    return Path(os.environ["LLM_ENGINEERING_DATA_DIR"])
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data dir for one test (its own Qdrant folder, caches)."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("LLM_ENGINEERING_DATA_DIR", str(folder))
+    return folder
