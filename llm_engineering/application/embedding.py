@@ -17,8 +17,6 @@ from llm_engineering.domain.documents import Chunk, EmbeddingSummary, RawDocumen
 from llm_engineering.infrastructure.embedder import Embedder
 from llm_engineering.infrastructure.qdrant import ChunkStore
 
-ENCODE_BATCH = 1024  # chunks encoded (then upserted) per round: bounds the work a crash can lose
-
 
 def index_fingerprint(chunking: ChunkingConfig, embedding: EmbeddingConfig) -> str:
     """What makes stored chunks reusable: the same chunking and the same embedding model."""
@@ -45,7 +43,9 @@ def embed_and_store(
     config: EmbeddingConfig,
     fingerprint: str,
     documents_meta: dict[str, dict],
+    round_size: int = 256,
 ) -> EmbeddingSummary:
+    """Encode and upsert `round_size` chunks at a time: bounds the work a crash can lose."""
     store.ensure_collections(embedder.dimension)
     stored = store.existing_chunks(c.chunk_id for c in chunks)
     todo = [c for c in chunks if c.chunk_id not in stored]
@@ -57,16 +57,10 @@ def embed_and_store(
     _mark(store, completed, fingerprint, documents_meta)
 
     progress = _progress(len(todo), config.show_progress)
-    for start in range(0, len(todo), ENCODE_BATCH):
-        batch = todo[start : start + ENCODE_BATCH]
+    for start in range(0, len(todo), round_size):
+        batch = todo[start : start + round_size]
         vectors = embedder.encode([c.text for c in batch])
-        for offset in range(0, len(batch), 256):
-            part = batch[offset : offset + 256]
-            store.upsert_chunks(
-                [c.chunk_id for c in part],
-                vectors[offset : offset + len(part)].tolist(),
-                [_payload(c) for c in part],
-            )
+        store.upsert_chunks([c.chunk_id for c in batch], vectors.tolist(), [_payload(c) for c in batch])
         finished = set()
         for chunk in batch:
             remaining_by_document[chunk.document_id] -= 1

@@ -93,6 +93,11 @@ def load_run_config(
 def _validate_zenml_part(path: Path, document: dict[str, Any]) -> None:
     from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
 
+    # ZenML ignores unknown top-level keys; a typo there must fail like one in `parameters:`.
+    unknown = sorted(set(document) - set(PipelineRunConfiguration.model_fields))
+    if unknown:
+        fields = "\n".join(f"  {key}: Extra inputs are not permitted" for key in unknown)
+        raise ConfigError(f"{path}: invalid configuration\n{fields}")
     try:
         PipelineRunConfiguration.model_validate(document)
     except ValidationError as exc:

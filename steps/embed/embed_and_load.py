@@ -38,6 +38,7 @@ def embed_and_load(
             embedding,
             index_fingerprint(chunking, embedding),
             documents_meta,
+            round_size=qdrant.upsert_batch_size,
         )
     summary.location = describe(qdrant)
     log_metadata(flat_metadata(summarize(summary)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, field_validator, model_validator
+from pydantic import AfterValidator, AnyHttpUrl, Field, TypeAdapter, field_validator, model_validator
 
 from llm_engineering.domain.config.base import StrictModel
 
@@ -36,10 +36,22 @@ class FolderSource(StrictModel):
         return path
 
 
+_HTTP_URL = TypeAdapter(AnyHttpUrl)
+
+
+def _http_url(value: str) -> str:
+    # Validated as a URL but kept a plain string: ZenML step parameters must be JSON-serialisable.
+    _HTTP_URL.validate_python(value)
+    return value
+
+
+HttpUrlString = Annotated[str, AfterValidator(_http_url)]
+
+
 class UrlSource(StrictModel):
     type: Literal["url"] = "url"
     name: str
-    urls: list[AnyHttpUrl] = Field(min_length=1)
+    urls: list[HttpUrlString] = Field(min_length=1)
 
 
 class GitSource(StrictModel):

@@ -1,0 +1,1 @@
+"""Side-by-side evaluation of the base, SFT and DPO models."""

@@ -1,0 +1,90 @@
+"""The evaluation report's data: one row of scores per model, rendered as a markdown table."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+COLUMNS = {
+    "eval_loss": "held-out loss",
+    "perplexity": "perplexity",
+    "rouge_l": "ROUGE-L",
+    "reward_accuracy": "reward accuracy",
+    "reward_margin": "reward margin",
+    "judge_accuracy": "judge accuracy (1-3)",
+    "judge_style": "judge style (1-3)",
+}
+
+
+class ModelScores(BaseModel):
+    model: str  # "base" | "sft" | "dpo"
+    eval_loss: float
+    perplexity: float
+    rouge_l: float | None = None
+    reward_accuracy: float | None = None  # against the model it was trained from
+    reward_margin: float | None = None
+    judge_accuracy: float | None = None
+    judge_style: float | None = None
+
+
+class GeneratedAnswer(BaseModel):
+    model: str
+    instruction: str
+    reference: str
+    answer: str
+
+
+class EvaluationReport(BaseModel):
+    scores: list[ModelScores]
+    answers: list[GeneratedAnswer] = []
+    reward_reference: dict[str, str] = {}  # model -> the reference its implicit rewards are measured against
+    beta: float
+    loss_samples: int
+    preference_pairs: int
+
+    def of(self, model: str) -> ModelScores | None:
+        return next((row for row in self.scores if row.model == model), None)
+
+    def final(self) -> ModelScores:
+        return self.scores[-1]
+
+    def metrics(self) -> dict[str, float]:
+        """Flat `<model>_<metric>` numbers for metadata and trackers; the final model's also unprefixed."""
+        flat: dict[str, float] = {}
+        for row in self.scores:
+            for key in COLUMNS:
+                value = getattr(row, key)
+                if value is not None:
+                    flat[f"{row.model}_{key}"] = value
+        for key in COLUMNS:
+            value = getattr(self.final(), key)
+            if value is not None:
+                flat[key] = value
+        return flat
+
+
+def render_markdown(report: EvaluationReport) -> str:
+    shown = [key for key in COLUMNS if any(getattr(row, key) is not None for row in report.scores)]
+    lines = [
+        "# Evaluation: base vs SFT vs DPO",
+        "",
+        f"Held-out loss on {report.loss_samples} instruction test samples (assistant tokens only); "
+        f"implicit rewards beta*(log p_model - log p_reference), beta={report.beta}, on {report.preference_pairs} "
+        "held-out preference pairs.",
+        "",
+        "| model | " + " | ".join(COLUMNS[key] for key in shown) + " |",
+        "|---|" + "---|" * len(shown),
+    ]
+    for row in report.scores:
+        cells = [_cell(getattr(row, key)) for key in shown]
+        lines.append(f"| {row.model} | " + " | ".join(cells) + " |")
+    if report.reward_reference:
+        lines += ["", "Reward reference: " + ", ".join(f"{m} vs {ref}" for m, ref in report.reward_reference.items())]
+    if report.answers:
+        lines += ["", "## Sample answers (greedy)", ""]
+        for answer in report.answers:
+            lines.append(f"- **{answer.model}** — _{answer.instruction[:120]}_ → {answer.answer[:300]!r}")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"

@@ -1,0 +1,51 @@
+"""Which trainer runs: unsloth on a CUDA GPU when available, else TRL + PEFT (the CPU path).
+
+Checked when the training step starts, on the machine that trains, so a GPU step operator's node decides.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Literal
+
+from llm_engineering.domain.config.training import GPU_ONLY_OPTIMIZERS, TrainingParameters
+
+Backend = Literal["trl", "unsloth"]
+
+
+class HardwareError(RuntimeError):
+    """The config asks for something this machine cannot do (no CUDA GPU, unsloth not installed)."""
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def unsloth_installed() -> bool:
+    return importlib.util.find_spec("unsloth") is not None
+
+
+def resolve_backend(parameters: TrainingParameters, has_cuda: bool | None = None) -> Backend:
+    has_cuda = cuda_available() if has_cuda is None else has_cuda
+    needs_gpu = []
+    if parameters.backend == "unsloth":
+        needs_gpu.append("backend: unsloth")
+    if parameters.sft.adapter.method == "qlora":
+        needs_gpu.append("sft.adapter.method: qlora (4-bit bitsandbytes)")
+    for stage in ("sft", "dpo"):
+        optim = getattr(parameters, stage).optimization.optim
+        if optim in GPU_ONLY_OPTIMIZERS:
+            needs_gpu.append(f"{stage}.optimization.optim: {optim}")
+    if needs_gpu and not has_cuda:
+        raise HardwareError(f"{', '.join(needs_gpu)} need(s) a CUDA GPU, and this machine has none")
+    if parameters.backend == "unsloth" and not unsloth_installed():
+        raise HardwareError("backend: unsloth, but unsloth is not installed (install the project with `.[gpu]`)")
+    if parameters.backend == "auto":
+        return "unsloth" if has_cuda and unsloth_installed() else "trl"
+    return parameters.backend
+
+
+def device_for(has_cuda: bool | None = None) -> str:
+    return "cuda" if (cuda_available() if has_cuda is None else has_cuda) else "cpu"

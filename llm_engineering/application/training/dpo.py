@@ -1,0 +1,81 @@
+"""DPO on the SFT result with TRL's DPOTrainer.
+
+With an adapter, DPO keeps training the SFT adapter and the reference is implicit: TRL copies the SFT adapter
+into a frozen "ref" adapter and switches to it for the reference log-probs, so no second model is loaded.
+A full fine-tune, or prompt-learning adapter (virtual tokens), gets a frozen copy of the SFT model as reference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from llm_engineering.application.training.checkpoints import last_checkpoint
+from llm_engineering.application.training.data_preparation import (
+    cap,
+    check_preference_lengths,
+    to_conversational_preferences,
+)
+from llm_engineering.application.training.sft import FINAL_FOLDER, StageResult
+from llm_engineering.application.training.trainer_arguments import log_history_of, shared_arguments
+from llm_engineering.domain.config.training import TrainingParameters
+from llm_engineering.infrastructure.causal_lm import (
+    TrainingInfo,
+    is_prompt_learning,
+    load_trained_model,
+    read_training_info,
+    write_training_info,
+)
+
+
+def train_dpo(
+    sft_model_dir: Path,
+    preference_dataset: Any,
+    parameters: TrainingParameters,
+    output_dir: Path,
+    *,
+    device: str = "cpu",
+    report_to: list[str] | None = None,
+) -> StageResult:
+    from transformers import AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    config = parameters.dpo
+    sft_info = read_training_info(sft_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(sft_model_dir))  # carries our chat template
+    train_split = cap(preference_dataset["train"], parameters.datasets.max_train_samples)
+    check_preference_lengths(train_split, tokenizer, config.max_length)
+    model = load_trained_model(sft_model_dir, parameters.base_model.dtype, device, trainable=True)
+    # TRL's frozen "ref" adapter copy only works for weight adapters; virtual tokens get a frozen SFT model.
+    reference = (
+        load_trained_model(sft_model_dir, parameters.base_model.dtype, device)
+        if is_prompt_learning(sft_model_dir)
+        else None
+    )
+    arguments = DPOConfig(
+        **shared_arguments(config.optimization, output_dir, device, report_to or []),
+        beta=config.beta,
+        loss_type=[config.loss_type],
+        max_length=config.max_length,
+    )
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=reference,
+        args=arguments,
+        train_dataset=to_conversational_preferences(train_split),
+        eval_dataset=to_conversational_preferences(preference_dataset["test"]),
+        processing_class=tokenizer,
+    )
+    resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
+    trainer.train(resume_from_checkpoint=resume)
+    metrics = {key: float(value) for key, value in trainer.evaluate().items()}
+    final = output_dir / FINAL_FOLDER
+    trained = trainer.accelerator.unwrap_model(trainer.model)
+    if sft_info.is_adapter:
+        trained.save_pretrained(str(final), selected_adapters=["default"])  # not TRL's frozen "ref" copy
+    else:
+        trained.save_pretrained(str(final))
+    tokenizer.save_pretrained(str(final))
+    write_training_info(final, TrainingInfo(**{**sft_info.model_dump(), "stage": "dpo"}))
+    metrics.update({"train_pairs": len(train_split), "test_pairs": len(preference_dataset["test"])})
+    return StageResult(model_dir=final, metrics=metrics, log_history=log_history_of(trainer), resumed_from=resume)

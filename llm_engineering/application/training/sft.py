@@ -1,0 +1,116 @@
+"""Supervised fine-tuning with TRL's SFTTrainer + PEFT (or unsloth), on our tokenization."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from llm_engineering.application.training.backends import Backend
+from llm_engineering.application.training.chat_template import apply_chat_template
+from llm_engineering.application.training.checkpoints import last_checkpoint
+from llm_engineering.application.training.data_preparation import build_sft_dataset, cap
+from llm_engineering.application.training.peft_methods import build_peft_config
+from llm_engineering.application.training.trainer_arguments import log_history_of, shared_arguments
+from llm_engineering.domain.config.training import TrainingParameters
+from llm_engineering.infrastructure.causal_lm import TrainingInfo, load_base_model, load_tokenizer, write_training_info
+
+FINAL_FOLDER = "final"
+
+
+class StageResult(BaseModel):
+    """What a training stage leaves behind: the model folder, its metrics and the trainer's log history."""
+
+    model_dir: Path
+    metrics: dict[str, float]
+    log_history: list[dict[str, float]]
+    resumed_from: str | None = None
+
+
+def train_sft(
+    instruction_dataset: Any,
+    parameters: TrainingParameters,
+    output_dir: Path,
+    *,
+    backend: Backend = "trl",
+    device: str = "cpu",
+    report_to: list[str] | None = None,
+) -> StageResult:
+    config = parameters.sft
+    tokenizer = apply_chat_template(load_tokenizer(parameters.base_model.name))
+    limit = parameters.datasets.max_train_samples
+    train = build_sft_dataset(
+        cap(instruction_dataset["train"], limit), tokenizer, config.max_length, config.assistant_only_loss
+    )
+    test = build_sft_dataset(
+        instruction_dataset["test"], tokenizer, config.max_length, config.assistant_only_loss, "test"
+    )
+    model, peft_config = _model_and_adapter(parameters, tokenizer, backend, device)
+
+    from trl import SFTConfig, SFTTrainer
+
+    arguments = SFTConfig(
+        **shared_arguments(config.optimization, output_dir, device, report_to or []),
+        max_length=config.max_length,
+        packing=config.packing,
+        # Our labels already mask everything but the assistant's tokens (see data_preparation).
+        assistant_only_loss=False,
+        completion_only_loss=False,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=arguments,
+        train_dataset=train,
+        eval_dataset=test,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
+    resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
+    trainer.train(resume_from_checkpoint=resume)
+    metrics = {key: float(value) for key, value in trainer.evaluate().items()}
+    final = output_dir / FINAL_FOLDER
+    trainer.save_model(str(final))
+    tokenizer.save_pretrained(str(final))
+    write_training_info(
+        final,
+        TrainingInfo(
+            stage="sft",
+            method=config.adapter.method,
+            base_model=parameters.base_model.name,
+            is_adapter=peft_config is not None,
+        ),
+    )
+    metrics.update({"train_samples": len(train), "test_samples": len(test)})
+    return StageResult(model_dir=final, metrics=metrics, log_history=log_history_of(trainer), resumed_from=resume)
+
+
+def _model_and_adapter(parameters: TrainingParameters, tokenizer: Any, backend: Backend, device: str) -> tuple:
+    """The model to train and the PEFT config TRL should wrap it with (None: already wrapped, or full)."""
+    adapter = parameters.sft.adapter
+    if backend == "unsloth":
+        from llm_engineering.application.training.unsloth_backend import load_unsloth_model
+
+        return load_unsloth_model(parameters, tokenizer), None
+    if adapter.method == "qlora":
+        model = _load_4bit(parameters.base_model.name)
+    else:
+        model = load_base_model(parameters.base_model.name, parameters.base_model.dtype, device)
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer))
+    return model, build_peft_config(adapter)
+
+
+def _load_4bit(name: str) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    from llm_engineering.infrastructure.base_model import resolve_base_model
+
+    quantization = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_compute_dtype=torch.bfloat16,
+        bnb_4bit_use_double_quant=True,
+    )
+    return AutoModelForCausalLM.from_pretrained(resolve_base_model(name), quantization_config=quantization)

@@ -1,0 +1,38 @@
+"""Which LLM answers generation prompts, and how: one block, shared by every generating step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from llm_engineering.domain.config.base import StrictModel
+
+
+class LLMConfig(StrictModel):
+    provider: Literal["local", "openai"] = "local"
+    model: str = Field("bundled:SmolLM2-135M-Instruct", description="for openai: the served model name")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    temperature: float = Field(0.0, ge=0.0, description="0 means greedy decoding")
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(256, ge=1)
+    batch_size: int = Field(8, ge=1, description="prompts per forward pass of the local model")
+    max_concurrency: int = Field(8, ge=1, description="requests in flight at once to an openai endpoint")
+    timeout_s: float = Field(60.0, gt=0.0)
+    max_retries: int = Field(4, ge=0, description="retries after the first attempt, for transient failures")
+    backoff_base_s: float = Field(0.5, ge=0.0)
+    backoff_max_s: float = Field(30.0, ge=0.0)
+    cost_per_million_input_tokens: float = Field(0.0, ge=0.0)
+    cost_per_million_output_tokens: float = Field(0.0, ge=0.0)
+    cache: bool = True
+    cache_dir: Path | None = Field(None, description="defaults to <data_dir>/llm_cache")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _endpoint_for_openai(self) -> LLMConfig:
+        if self.provider == "openai" and not self.base_url:
+            raise ValueError(
+                "provider 'openai' needs base_url (the OpenAI-compatible endpoint, e.g. http://localhost:8000/v1)"
+            )
+        return self

@@ -1,0 +1,97 @@
+"""The one interface every LLM provider speaks: a batch of chat requests in, one result per request out."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from llm_engineering.domain.config.llm import LLMConfig
+
+
+class ChatRequest(BaseModel):
+    messages: list[dict[str, str]]
+    response_format: dict | None = None  # passed to servers that support it; the local model ignores it
+    max_new_tokens: int | None = None  # overrides the config
+    temperature: float | None = None  # overrides the config
+    key: str = ""  # the caller's label (e.g. chunk id + task), echoed back in the result
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class ChatResult(BaseModel):
+    key: str
+    text: str = ""
+    error: str | None = None
+    cached: bool = False
+    attempts: int = 0  # model calls made for this request; 0 when answered from the cache
+    usage: Usage = Field(default_factory=Usage)  # tokens spent by this run; zero for cache hits
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class UsageReport(BaseModel):
+    """What one provider did so far. `calls` are requests answered by the model, `cached` those the cache answered."""
+
+    calls: int = 0
+    cached: int = 0
+    failed: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@runtime_checkable
+class LLMProvider(Protocol):
+    model_id: str
+
+    def generate(self, requests: list[ChatRequest], show_progress: bool = False) -> list[ChatResult]:
+        """One result per request, in the same order; a failed request is a result with `error`, never raised."""
+        ...
+
+    def usage(self) -> UsageReport: ...
+
+
+def sampling_params(config: LLMConfig, request: ChatRequest) -> dict[str, Any]:
+    """The effective decoding settings of one request: what changes the answer, so also part of the cache key."""
+    temperature = config.temperature if request.temperature is None else request.temperature
+    return {
+        "temperature": temperature,
+        "top_p": config.top_p,
+        "max_new_tokens": request.max_new_tokens or config.max_new_tokens,
+        "seed": config.seed,
+        "response_format": request.response_format,
+    }
+
+
+class UsageCounter:
+    """Thread-safe running totals; cost uses the configured $ per 1M tokens."""
+
+    def __init__(self, config: LLMConfig):
+        self._input_price = config.cost_per_million_input_tokens
+        self._output_price = config.cost_per_million_output_tokens
+        self._report = UsageReport()
+        self._lock = threading.Lock()
+
+    def record(self, result: ChatResult) -> None:
+        with self._lock:
+            report = self._report
+            report.calls += 1
+            report.failed += 0 if result.ok else 1
+            report.retries += max(result.attempts - 1, 0)
+            report.prompt_tokens += result.usage.prompt_tokens
+            report.completion_tokens += result.usage.completion_tokens
+            report.cost_usd = (
+                report.prompt_tokens * self._input_price + report.completion_tokens * self._output_price
+            ) / 1_000_000
+
+    def report(self) -> UsageReport:
+        with self._lock:
+            return self._report.model_copy()

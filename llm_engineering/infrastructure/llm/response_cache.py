@@ -1,0 +1,136 @@
+"""A content-addressed cache of LLM answers on disk, so a rerun never pays for the same call twice.
+
+Key: sha256 of provider kind + model + messages + effective sampling settings (the caller's `key` label is
+not part of it: the same prompt under another label is the same call). Values are the answer's JSON in
+one sqlite file (WAL: readers never block the writer, and parallel steps may share it). Only successful
+answers are stored, so a rerun retries what failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import cast
+
+from llm_engineering.domain.config.llm import LLMConfig
+from llm_engineering.infrastructure.llm.base import (
+    ChatRequest,
+    ChatResult,
+    LLMProvider,
+    Usage,
+    UsageReport,
+    sampling_params,
+)
+
+DATABASE = "responses.sqlite"
+
+
+def cache_key(model_id: str, config: LLMConfig, request: ChatRequest) -> str:
+    identity = {"model": model_id, "messages": request.messages, "sampling": sampling_params(config, request)}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class ResponseCache:
+    def __init__(self, folder: Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / DATABASE
+        self._lock = threading.Lock()
+        # One connection, shared by threads under the lock; autocommit, with explicit transactions for batches.
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
+        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    def get_many(self, keys: list[str]) -> dict[str, dict]:
+        found: dict[str, dict] = {}
+        unique = list(dict.fromkeys(keys))
+        with self._lock:
+            for start in range(0, len(unique), 500):  # stay under sqlite's bound-parameter limit
+                part = unique[start : start + 500]
+                rows = self._db.execute(
+                    f"SELECT key, value FROM responses WHERE key IN ({','.join('?' * len(part))})", part
+                )
+                found.update((key, json.loads(value)) for key, value in rows)
+        return found
+
+    def put_many(self, entries: dict[str, dict]) -> None:
+        if not entries:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)",
+                    [(key, json.dumps(value, ensure_ascii=False)) for key, value in entries.items()],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class CachedProvider:
+    """Wraps any provider: hits come from disk, misses go to the provider in chunks and are stored as they land."""
+
+    def __init__(self, inner: LLMProvider, config: LLMConfig, folder: Path):
+        self.inner = inner
+        self.config = config
+        self.model_id = inner.model_id
+        self.cache = ResponseCache(folder)
+        self._hits = 0
+        self._lock = threading.Lock()
+        # Misses are sent in chunks and each chunk is stored at once: a crash loses at most one chunk of work.
+        self.chunk_size = max(config.batch_size, config.max_concurrency) * 4
+
+    def usage(self) -> UsageReport:
+        report = self.inner.usage()
+        with self._lock:
+            report.cached = self._hits
+        return report
+
+    def generate(self, requests: list[ChatRequest], show_progress: bool = False) -> list[ChatResult]:
+        from tqdm.auto import tqdm
+
+        keys = [cache_key(self.model_id, self.config, request) for request in requests]
+        stored = self.cache.get_many(keys)
+        results: list[ChatResult | None] = [None] * len(requests)
+        # Identical requests in one batch are sent once: same prompt, same settings, same answer, as on a rerun.
+        misses: dict[str, list[int]] = {}
+        for index, (key, request) in enumerate(zip(keys, requests, strict=True)):
+            if key in stored:
+                results[index] = ChatResult(key=request.key, text=stored[key]["text"], cached=True)
+            else:
+                misses.setdefault(key, []).append(index)
+
+        pending = list(misses.items())
+        answered = len(requests) - sum(len(indices) for indices in misses.values())
+        with tqdm(total=len(requests), initial=answered, desc="generating", disable=not show_progress) as bar:
+            for start in range(0, len(pending), self.chunk_size):
+                chunk = pending[start : start + self.chunk_size]
+                answers = self.inner.generate([requests[indices[0]] for _, indices in chunk])
+                fresh = {}
+                for (key, indices), answer in zip(chunk, answers, strict=True):
+                    if answer.ok:
+                        fresh[key] = {"text": answer.text, "usage": answer.usage.model_dump(), "model": self.model_id}
+                    results[indices[0]] = answer.model_copy(update={"key": requests[indices[0]].key})
+                    for index in indices[1:]:  # duplicates share the one call, as hits of it
+                        results[index] = answer.model_copy(
+                            update={"key": requests[index].key, "cached": answer.ok, "attempts": 0, "usage": Usage()}
+                        )
+                    bar.update(len(indices))
+                self.cache.put_many(fresh)
+        final = cast(list[ChatResult], results)
+        with self._lock:
+            self._hits += sum(result.cached for result in final)
+        return final

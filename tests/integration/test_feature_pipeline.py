@@ -1,0 +1,120 @@
+"""The real ZenML feature pipeline over the sample corpus and a loopback web site."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from zenml.client import Client
+
+from llm_engineering.application.pipeline_runner import load_for, run_pipeline
+from llm_engineering.domain.config.feature_engineering import QdrantConfig
+from llm_engineering.infrastructure.qdrant import ChunkStore, open_client
+from tests.conftest import SAMPLE_CORPUS
+from tests.support.web_server import serve
+
+
+def write_config(tmp_path: Path, corpus: Path, site_url: str, **crawl_extra) -> Path:
+    parameters = {
+        "crawl": {
+            "sources": [
+                {"name": "articles", "type": "folder", "path": str(corpus)},
+                {
+                    "name": "web",
+                    "type": "url",
+                    "urls": [
+                        f"{site_url}/articles/embeddings.html",
+                        f"{site_url}/articles/vector-stores.html",
+                        f"{site_url}/missing",
+                        f"{site_url}/loop",
+                        f"{site_url}/latin1",
+                        f"{site_url}/private/secret.html",
+                    ],
+                },
+            ],
+            "http": {"timeout_s": 2, "politeness_delay_s": 0, "retries": 1, "backoff_s": 0.01},
+            **crawl_extra,
+        },
+        "chunking": {"chunk_size": 128, "chunk_overlap": 16},
+        "embedding": {"show_progress": False},
+        "qdrant": {"path": str(tmp_path / "qdrant"), "collection": "chunks"},
+    }
+    path = tmp_path / "feature_engineering.yaml"
+    path.write_text(yaml.safe_dump({"parameters": parameters}))
+    return path
+
+
+def latest_metadata(name: str) -> dict:
+    return Client().get_artifact_version(name).run_metadata
+
+
+def stored_payloads(tmp_path: Path) -> list[dict]:
+    with open_client(QdrantConfig(path=tmp_path / "qdrant")) as client:
+        return ChunkStore(client, "chunks").scroll_payloads()
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in ["lora-in-practice.md", "rag-basics.md", "llm-as-a-judge.html", "pii-redaction-before-training.md"]:
+        shutil.copy(SAMPLE_CORPUS / "articles" / name, folder / name)
+    return folder
+
+
+def test_feature_pipeline_end_to_end_and_incremental(tmp_path, corpus, data_dir):
+    with serve() as site:
+        config = write_config(tmp_path, corpus, site.url)
+        run = run_pipeline("feature_engineering", load_for("feature_engineering", config))
+        assert run.status == "completed"
+
+        raw = latest_metadata("raw_documents")
+        assert raw["documents"] == 6 and raw["documents_per_source"] == {"articles": 4, "web": 2}
+        assert raw["failed"] == 4
+        assert raw["failed_by_reason"]["HTTP 404"] == 1
+        assert raw["failed_by_reason"]["disallowed by robots.txt"] == 1
+        assert any(
+            f.endswith("/latin1: not valid utf-8 (invalid continuation byte at byte 15)") for f in raw["failures"]
+        )
+        cleaned = latest_metadata("cleaned_documents")
+        assert cleaned["redactions"]["email"] >= 3  # the PII article, plus one per web page
+        chunks = latest_metadata("chunks")
+        assert chunks["max_tokens"] <= 128
+        embedded = latest_metadata("embedded_chunks")
+        assert embedded["chunks_embedded"] == chunks["chunks"] == embedded["points_in_collection"]
+
+        payloads = stored_payloads(tmp_path)
+        assert len(payloads) == chunks["chunks"]
+        assert {p["source"] for p in payloads} == {"articles", "web"}
+        assert all({"document_id", "chunk_index", "text", "location"} <= set(p) for p in payloads)
+        assert not any("example.com" in p["text"] for p in payloads)  # PII never reaches the vector store
+        assert any("```python" in p["text"] for p in payloads)  # code survives cleaning and chunking
+
+        # Unchanged sources: nothing is cleaned, chunked or embedded again.
+        run_pipeline("feature_engineering", load_for("feature_engineering", config))
+        assert latest_metadata("embedded_chunks")["chunks_embedded"] == 0
+        assert Client().get_artifact_version("changed_documents").run_metadata["documents"] == 0
+
+        # One new document: it is the only work done.
+        shutil.copy(SAMPLE_CORPUS / "articles" / "sequence-packing.md", corpus / "sequence-packing.md")
+        run_pipeline("feature_engineering", load_for("feature_engineering", config))
+        new_chunks = latest_metadata("chunks")
+        assert new_chunks["documents"] == 1
+        assert latest_metadata("embedded_chunks")["chunks_embedded"] == new_chunks["chunks"]
+        assert len(stored_payloads(tmp_path)) == chunks["chunks"] + new_chunks["chunks"]
+
+
+def test_too_many_failures_fail_the_crawl_step(tmp_path, corpus, data_dir):
+    with serve() as site:
+        config = write_config(tmp_path, corpus, site.url, max_failed_fraction=0.2)
+        with pytest.raises(RuntimeError, match="failure in step\\(s\\): crawl_sources"):
+            run_pipeline("feature_engineering", load_for("feature_engineering", config))
+    run = Client().list_pipeline_runs(sort_by="desc:created", size=1)[0]
+    crawl = run.steps["crawl_sources"]
+    assert crawl.status == "failed"
+    # The report was recorded before the step failed: the user sees what went wrong and why.
+    assert crawl.run_metadata["failed"] == 4 and crawl.run_metadata["documents"] == 6
+    assert "embed_and_load" not in run.steps or run.steps["embed_and_load"].status != "completed"
+    assert stored_payloads(tmp_path) == []

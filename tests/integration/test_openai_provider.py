@@ -1,0 +1,229 @@
+"""The OpenAI-compatible provider against a real loopback server: answers, faults, retries, cache, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llm_engineering.domain.config.llm import LLMConfig
+from llm_engineering.infrastructure.llm import ChatRequest, build_provider
+from tests.support.openai_server import Fault, OpenAIStubServer
+
+
+@pytest.fixture
+def server() -> Iterator[OpenAIStubServer]:
+    with OpenAIStubServer() as running:
+        yield running
+
+
+def openai_config(server: OpenAIStubServer, **overrides: object) -> LLMConfig:
+    settings: dict = {
+        "provider": "openai",
+        "base_url": server.base_url,
+        "model": "stub-model",
+        "cache": False,
+        "timeout_s": 5.0,
+        "max_retries": 3,
+        "backoff_base_s": 0.01,  # fast tests; Retry-After, when sent, still rules
+        "backoff_max_s": 0.05,
+    }
+    return LLMConfig(**(settings | overrides))
+
+
+def ask(text: str, key: str | None = None, **fields: object) -> ChatRequest:
+    return ChatRequest(messages=[{"role": "user", "content": text}], key=key or text, **fields)
+
+
+def test_answers_come_back_in_order_with_usage_and_cost(server: OpenAIStubServer) -> None:
+    config = openai_config(server, cost_per_million_input_tokens=2.0, cost_per_million_output_tokens=10.0)
+    provider = build_provider(config)
+
+    results = provider.generate([ask(f"question number {i}", key=f"chunk-{i}") for i in range(5)])
+
+    assert [r.key for r in results] == [f"chunk-{i}" for i in range(5)]
+    assert [r.text for r in results] == [f"echo: question number {i}" for i in range(5)]
+    assert all(r.ok and r.attempts == 1 and not r.cached for r in results)
+    assert [(r.usage.prompt_tokens, r.usage.completion_tokens) for r in results] == [(3, 4)] * 5
+    assert server.request_count == 5
+    report = provider.usage()
+    assert (report.calls, report.failed, report.retries) == (5, 0, 0)
+    assert (report.prompt_tokens, report.completion_tokens) == (15, 20)
+    assert report.cost_usd == pytest.approx((15 * 2.0 + 20 * 10.0) / 1_000_000)
+    assert server.requests[0]["model"] == "stub-model"
+    assert server.requests[0]["max_tokens"] == 256 and server.requests[0]["temperature"] == 0.0
+
+
+def test_transient_faults_are_retried_until_the_answer_arrives(server: OpenAIStubServer) -> None:
+    server.script("flaky", Fault.server_error(500), Fault.server_error(503), Fault.malformed())
+    provider = build_provider(openai_config(server))
+
+    [result] = provider.generate([ask("flaky question")])
+
+    assert result.ok and result.text == "echo: flaky question"
+    assert result.attempts == 4
+    assert server.count("flaky") == 4
+    assert provider.usage().retries == 3
+
+
+def test_retry_after_is_honoured(server: OpenAIStubServer) -> None:
+    server.script("limited", Fault.rate_limited(retry_after=1))
+    provider = build_provider(openai_config(server))
+
+    started = time.monotonic()
+    [result] = provider.generate([ask("limited question")])
+    elapsed = time.monotonic() - started
+
+    assert result.ok and result.text == "echo: limited question" and result.attempts == 2
+    assert elapsed >= 1.0  # the configured backoff alone would be under 0.05 s
+    assert server.count("limited") == 2
+
+
+def test_persistent_server_error_fails_only_that_request(server: OpenAIStubServer) -> None:
+    server.always("broken", Fault.server_error(500))
+    provider = build_provider(openai_config(server, max_retries=2))
+
+    results = provider.generate([ask("fine one"), ask("broken one"), ask("fine two")])
+
+    assert [r.key for r in results] == ["fine one", "broken one", "fine two"]
+    assert results[0].text == "echo: fine one" and results[2].text == "echo: fine two"
+    broken = results[1]
+    assert not broken.ok and broken.text == ""
+    assert broken.error == "gave up after 3 attempts: HTTP 500: injected server error"
+    assert broken.attempts == 3  # max_retries + 1
+    assert server.count("broken") == 3 and server.request_count == 5
+    report = provider.usage()
+    assert (report.calls, report.failed, report.retries) == (3, 1, 2)
+
+
+def test_a_timeout_is_retried_and_a_persistent_one_fails(server: OpenAIStubServer) -> None:
+    server.script("slow once", Fault.slow(2.0))
+    server.always("always slow", Fault.slow(2.0))
+    provider = build_provider(openai_config(server, timeout_s=0.3, max_retries=1))
+
+    once, always = provider.generate([ask("slow once"), ask("always slow")])
+
+    assert once.ok and once.text == "echo: slow once" and once.attempts == 2
+    assert always.error == "gave up after 2 attempts: timed out after 0.3s" and always.attempts == 2
+    assert server.count("slow once") == 2 and server.count("always slow") == 2
+
+
+def test_malformed_body_is_retried_then_reported(server: OpenAIStubServer) -> None:
+    server.always("garbled", Fault.malformed())
+    provider = build_provider(openai_config(server, max_retries=1))
+
+    [result] = provider.generate([ask("garbled answer please")])
+
+    assert result.error is not None and result.error.startswith("gave up after 2 attempts: malformed response")
+    assert result.attempts == 2 and server.count("garbled") == 2
+
+
+def test_a_client_error_is_not_retried(server: OpenAIStubServer) -> None:
+    server.always("rejected", Fault.server_error(400))
+    provider = build_provider(openai_config(server))
+
+    [result] = provider.generate([ask("rejected prompt")])
+
+    assert result.error == "HTTP 400: injected server error" and result.attempts == 1
+    assert server.count("rejected") == 1
+
+
+def test_concurrency_stays_within_the_bound() -> None:
+    with OpenAIStubServer(latency_s=0.1) as server:
+        provider = build_provider(openai_config(server, max_concurrency=4))
+        results = provider.generate([ask(f"q{i}") for i in range(24)])
+
+    assert all(r.ok for r in results)
+    assert server.max_in_flight == 4
+
+
+def test_response_format_is_passed_through(server: OpenAIStubServer) -> None:
+    schema = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "qa",
+            "schema": {"type": "object", "properties": {"question": {"type": "string"}, "score": {"type": "integer"}}},
+        },
+    }
+    provider = build_provider(openai_config(server))
+
+    as_object, as_schema = provider.generate(
+        [ask("give json", response_format={"type": "json_object"}), ask("two words", response_format=schema)]
+    )
+
+    assert json.loads(as_object.text) == {"echo": "give json"}
+    assert json.loads(as_schema.text) == {"question": "echo: two words", "score": 2}
+    assert [body["response_format"] for body in server.requests] == [{"type": "json_object"}, schema]
+
+
+def test_api_key_comes_from_settings_or_a_placeholder(server: OpenAIStubServer, monkeypatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    build_provider(openai_config(server)).generate([ask("no key")])
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-123")
+    build_provider(openai_config(server)).generate([ask("with key")])
+
+    assert server.authorizations == ["Bearer not-needed", "Bearer sk-test-123"]
+
+
+def test_a_rerun_is_answered_from_the_cache(server: OpenAIStubServer, tmp_path: Path) -> None:
+    server.always("broken", Fault.server_error(500))
+    config = openai_config(server, cache=True, cache_dir=tmp_path / "cache", max_retries=1)
+    requests = [ask("alpha"), ask("beta"), ask("broken gamma")]
+
+    first = build_provider(config).generate(requests)
+    assert [r.ok for r in first] == [True, True, False] and server.request_count == 4
+
+    server.reset()  # the outage is over
+    rerun = build_provider(config)  # a new provider, as in a new pipeline run
+    second = rerun.generate(requests)
+
+    assert [r.text for r in second] == ["echo: alpha", "echo: beta", "echo: broken gamma"]
+    assert [r.cached for r in second] == [True, True, False]  # the failure was not cached, so it is retried
+    assert server.request_count == 1
+
+    third = rerun.generate(requests)
+    assert all(r.cached for r in third) and server.request_count == 1
+    report = rerun.usage()
+    assert (report.calls, report.cached) == (1, 5)
+
+
+def test_cache_key_covers_sampling_but_not_the_label(server: OpenAIStubServer, tmp_path: Path) -> None:
+    provider = build_provider(openai_config(server, cache=True, cache_dir=tmp_path))
+
+    provider.generate([ask("same prompt", key="a")])
+    relabelled, hotter = provider.generate([ask("same prompt", key="b"), ask("same prompt", temperature=0.7)])
+
+    assert relabelled.cached and relabelled.key == "b"
+    assert not hotter.cached
+    assert server.request_count == 2
+
+
+def test_identical_requests_in_one_batch_are_sent_once(server: OpenAIStubServer, tmp_path: Path) -> None:
+    provider = build_provider(openai_config(server, cache=True, cache_dir=tmp_path))
+
+    results = provider.generate([ask("twice", key="first"), ask("twice", key="second")])
+
+    assert [r.key for r in results] == ["first", "second"]
+    assert [r.text for r in results] == ["echo: twice"] * 2
+    assert [r.cached for r in results] == [False, True]
+    assert server.request_count == 1
+
+
+def test_generate_works_inside_a_running_loop_and_from_a_thread(server: OpenAIStubServer) -> None:
+    provider = build_provider(openai_config(server))
+
+    async def from_async_code() -> str:
+        return provider.generate([ask("inside a loop")])[0].text
+
+    from_thread: list[str] = []
+    worker = threading.Thread(target=lambda: from_thread.append(provider.generate([ask("in a thread")])[0].text))
+    worker.start()
+    worker.join()
+
+    assert asyncio.run(from_async_code()) == "echo: inside a loop"
+    assert from_thread == ["echo: in a thread"]

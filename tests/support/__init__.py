@@ -1,0 +1,1 @@
+"""Reusable test doubles that are real servers, not mocks."""

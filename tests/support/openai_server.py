@@ -1,0 +1,270 @@
+"""A real loopback HTTP server speaking OpenAI's `POST /v1/chat/completions`, with scripted faults.
+
+Answers are deterministic and derived from the prompt (`echo: <last user message>`, or a JSON object when
+`response_format` asks for one), so tests assert on content. Faults are chosen per request by a marker
+string in the prompt, so one batch can mix healthy and failing requests:
+
+    with OpenAIStubServer() as server:
+        server.script("flaky", Fault.rate_limited(retry_after=0.5), Fault.server_error())  # next 2 "flaky" requests
+        server.always("broken", Fault.server_error())                                       # every "broken" request
+        ... LLMConfig(provider="openai", base_url=server.base_url, ...)
+        assert server.count("flaky") == 3
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+
+Responder = Callable[[dict[str, Any]], str]
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: Literal["rate_limited", "server_error", "slow", "malformed"]
+    status: int = 500
+    retry_after: float | None = None
+    delay_s: float = 0.0
+
+    @classmethod
+    def rate_limited(cls, retry_after: float | None = 1.0) -> Fault:
+        """429, with `Retry-After: <seconds>` (fractional allowed) unless retry_after is None."""
+        return cls("rate_limited", status=429, retry_after=retry_after)
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> Fault:
+        return cls("server_error", status=status)
+
+    @classmethod
+    def slow(cls, delay_s: float) -> Fault:
+        """Answers correctly, but only after delay_s: longer than the client's timeout, it is a timeout."""
+        return cls("slow", delay_s=delay_s)
+
+    @classmethod
+    def malformed(cls) -> Fault:
+        """200 with `Content-Type: application/json` and a body that is not JSON."""
+        return cls("malformed", status=200)
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    return "\n".join(str(message.get("content", "")) for message in body.get("messages", []))
+
+
+def last_user_message(body: dict[str, Any]) -> str:
+    users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+    return str(users[-1].get("content", "")) if users else ""
+
+
+def echo_responder(body: dict[str, Any]) -> str:
+    """The default answer: an echo, or a JSON object when response_format requests one."""
+    text = last_user_message(body)
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_object":
+        return json.dumps({"echo": text})
+    if response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema") or {}
+        return json.dumps(_instance_of(schema, text))
+    return f"echo: {text}"
+
+
+def _instance_of(schema: dict[str, Any], text: str) -> Any:
+    """A value that satisfies simple JSON schemas (objects, arrays, scalars), filled from the prompt."""
+    kind = schema.get("type", "object")
+    if kind == "object":
+        return {name: _instance_of(sub, text) for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [_instance_of(schema.get("items") or {"type": "string"}, text)]
+    if kind == "integer":
+        return len(text.split())
+    if kind == "number":
+        return float(len(text.split()))
+    if kind == "boolean":
+        return True
+    return f"echo: {text}"
+
+
+class OpenAIStubServer:
+    """Start with `with` (or start()/stop()); `base_url` ends in /v1, as the openai client expects."""
+
+    def __init__(self, latency_s: float = 0.0, responder: Responder = echo_responder):
+        self.latency_s = latency_s  # added to every request: the benchmark's fixed model latency
+        self.responder = responder
+        self.requests: list[dict[str, Any]] = []  # every body received, faulty or not, in arrival order
+        self.authorizations: list[str] = []  # the Authorization header of each request, same order
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._scripted: dict[str, deque[Fault]] = {}
+        self._always: dict[str, Fault] = {}
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- control -------------------------------------------------------------------------------------
+    def script(self, marker: str, *faults: Fault) -> None:
+        """The next len(faults) requests whose prompt contains marker get these faults, in order; then answers."""
+        with self._lock:
+            self._scripted.setdefault(marker, deque()).extend(faults)
+
+    def always(self, marker: str, fault: Fault) -> None:
+        with self._lock:
+            self._always[marker] = fault
+
+    def reset(self) -> None:
+        """Forget faults and counts (the latency and responder stay)."""
+        with self._lock:
+            self._scripted.clear()
+            self._always.clear()
+            self.requests.clear()
+            self.authorizations.clear()
+            self.max_in_flight = 0
+
+    @property
+    def request_count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def count(self, marker: str) -> int:
+        """Requests received whose prompt contains marker (retries included)."""
+        with self._lock:
+            return sum(marker in prompt_text(body) for body in self.requests)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("server not started")
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def start(self) -> OpenAIStubServer:
+        httpd = _HTTPServer(("127.0.0.1", 0), _Handler)  # port 0: the OS picks a free one
+        httpd.stub = self
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> OpenAIStubServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- used by the handler -------------------------------------------------------------------------
+    def _receive(self, body: dict[str, Any], authorization: str) -> Fault | None:
+        text = prompt_text(body)
+        with self._lock:
+            self.requests.append(body)
+            self.authorizations.append(authorization)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            for marker, queue in self._scripted.items():
+                if marker in text and queue:
+                    return queue.popleft()
+            for marker, fault in self._always.items():
+                if marker in text:
+                    return fault
+        return None
+
+    def _done(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True  # a handler still sleeping in a "slow" fault must not block shutdown
+    block_on_close = False
+    request_queue_size = 256  # the default backlog of 5 stalls bursts of concurrent connections
+    stub: OpenAIStubServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
+        if self.path.rstrip("/").endswith("/models"):
+            self._send(200, {"object": "list", "data": [{"id": "stub", "object": "model", "owned_by": "tests"}]})
+        else:
+            self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+
+    def do_POST(self) -> None:  # noqa: N802
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._send(400, {"error": {"message": "request body is not JSON", "type": "invalid_request_error"}})
+            return
+        stub = self.server.stub
+        fault = stub._receive(body, self.headers.get("Authorization", ""))
+        try:
+            if stub.latency_s:
+                time.sleep(stub.latency_s)
+            self._respond(stub, body, fault)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test): nothing to answer
+        finally:
+            stub._done()
+
+    def _respond(self, stub: OpenAIStubServer, body: dict[str, Any], fault: Fault | None) -> None:
+        if fault is not None and fault.kind == "rate_limited":
+            headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+            self._send(429, {"error": {"message": "rate limited", "type": "rate_limit_error"}}, headers)
+            return
+        if fault is not None and fault.kind == "server_error":
+            self._send(fault.status, {"error": {"message": "injected server error", "type": "server_error"}})
+            return
+        if fault is not None and fault.kind == "malformed":
+            self._send_raw(200, b'{"id": "chatcmpl-broken", "choices": [', "application/json")
+            return
+        if fault is not None and fault.kind == "slow":
+            time.sleep(fault.delay_s)
+        content = stub.responder(body)
+        prompt_tokens = len(prompt_text(body).split())
+        completion_tokens = len(content.split())
+        self._send(
+            200,
+            {
+                "id": f"chatcmpl-{len(stub.requests)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "stub"),
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            },
+        )
+
+    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def _send_raw(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)

@@ -1,0 +1,89 @@
+import subprocess
+from pathlib import Path
+
+from llm_engineering.application.crawling.folder import crawl_folder
+from llm_engineering.application.crawling.git import crawl_git
+from llm_engineering.domain.config.feature_engineering import FolderSource, GitSource
+from tests.conftest import SAMPLE_CORPUS
+
+
+def test_folder_crawler_reads_markdown_html_and_code_and_skips_vendored_and_binary():
+    source = FolderSource(name="code", path=SAMPLE_CORPUS / "code")
+    result = crawl_folder(source, max_file_bytes=1_000_000)
+    names = sorted(Path(d.location).name for d in result.documents)
+    assert names == [
+        "README.md",
+        "bm25_retriever.py",
+        "markdown_chunker.py",
+        "simple_tokenizer.py",
+        "text_normalize.py",
+    ]
+    skipped = {Path(s.location).name: s.reason for s in result.skipped}
+    assert skipped["thirdparty.py"] == "excluded (vendored or generated)"
+    assert skipped["index.js"] == "excluded (vendored or generated)"
+    assert skipped["logo.png"] == "not matched by include"
+    assert all(d.kind == "folder" and len(d.content_hash) == 64 for d in result.documents)
+
+
+def test_folder_crawler_takes_author_and_title_from_articles():
+    result = crawl_folder(FolderSource(name="articles", path=SAMPLE_CORPUS / "articles"), max_file_bytes=1_000_000)
+    assert len(result.documents) == 30
+    lora = next(d for d in result.documents if d.location.endswith("lora-in-practice.md"))
+    assert lora.author and lora.title and lora.format == "markdown"
+    html = [d for d in result.documents if d.format == "html"]
+    assert len(html) == 8 and all(d.author for d in html)
+
+
+def test_binary_and_non_utf8_files_are_skipped_with_reasons(tmp_path):
+    (tmp_path / "ok.md").write_text("# Fine\n\nText.")
+    (tmp_path / "data.txt").write_bytes(b"abc\x00\x01\x02")
+    (tmp_path / "latin.txt").write_bytes("Caf\u00e9".encode("latin-1"))
+    (tmp_path / "big.md").write_text("x" * 2000)
+    result = crawl_folder(FolderSource(name="t", path=tmp_path), max_file_bytes=1000)
+    skipped = {Path(s.location).name: s.reason for s in result.skipped}
+    assert [Path(d.location).name for d in result.documents] == ["ok.md"]
+    assert skipped["data.txt"] == "binary file"
+    assert skipped["latin.txt"].startswith("not UTF-8")
+    assert skipped["big.md"] == "file too large (2000 bytes > 1000)"
+
+
+def make_repo(path: Path) -> None:
+    (path / "src").mkdir(parents=True)
+    (path / "src" / "app.py").write_text("def main():\n    return 'hello'\n")
+    (path / "README.md").write_text("# Repo\n\nA small repo.\n")
+    (path / "vendor").mkdir()
+    (path / "vendor" / "lib.py").write_text("x = 1\n")
+    (path / "image.bin").write_bytes(b"\x00\x01")
+    (path / "untracked.py").write_text("print('not committed')\n")
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], cwd=path, check=True)
+    subprocess.run([*git, "add", "src", "README.md", "vendor", "image.bin"], cwd=path, check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], cwd=path, check=True)
+
+
+def test_git_crawler_local_path_reads_tracked_files_only(tmp_path):
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    result = crawl_git(GitSource(name="repo", repository=str(repo)), tmp_path / "clones", 1_000_000)
+    files = sorted(d.location.rsplit(":", 1)[1] for d in result.documents)
+    assert files == ["README.md", "src/app.py"]
+    assert {s.location.rsplit(":", 1)[1]: s.reason for s in result.skipped} == {
+        "vendor/lib.py": "excluded (vendored or generated)"
+    }
+    assert all(d.kind == "git" for d in result.documents)
+
+
+def test_git_crawler_clones_a_url(tmp_path):
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    source = GitSource(name="remote", repository=f"file://{repo}")
+    result = crawl_git(source, tmp_path / "clones", 1_000_000)
+    assert sorted(d.location.rsplit(":", 1)[1] for d in result.documents) == ["README.md", "src/app.py"]
+    again = crawl_git(source, tmp_path / "clones", 1_000_000)  # second run fetches into the same clone
+    assert [d.content_hash for d in again.documents] == [d.content_hash for d in result.documents]
+
+
+def test_git_failure_is_reported_not_raised(tmp_path):
+    result = crawl_git(GitSource(name="gone", repository=f"file://{tmp_path}/nope"), tmp_path / "clones", 1000)
+    assert not result.documents
+    assert result.failures[0].location.endswith("/nope") and "git clone" in result.failures[0].reason

@@ -1,0 +1,42 @@
+"""The default local provider: SmolLM2-135M-Instruct, batched and greedy on CPU."""
+
+from __future__ import annotations
+
+import pytest
+
+from llm_engineering.domain.config.llm import LLMConfig
+from llm_engineering.infrastructure.llm import ChatRequest, build_provider
+from llm_engineering.infrastructure.llm.local_transformers import LocalTransformersProvider
+
+PROMPTS = ["What is the capital of France?", "Name one primary colour.", "Say hello in Spanish."]
+
+
+@pytest.fixture(scope="module")
+def provider() -> LocalTransformersProvider:
+    # Converts the bundled GGUF once per session under the session data dir (~20 s), then loads the safetensors.
+    return LocalTransformersProvider(LLMConfig(max_new_tokens=16, batch_size=3, cache=False))
+
+
+def requests() -> list[ChatRequest]:
+    return [ChatRequest(messages=[{"role": "user", "content": p}], key=f"q{i}") for i, p in enumerate(PROMPTS)]
+
+
+def test_constructing_loads_nothing() -> None:
+    from llm_engineering.infrastructure.llm.local_transformers import _load
+
+    before = _load.cache_info().currsize
+    build_provider(LLMConfig(cache=False))
+    assert _load.cache_info().currsize == before
+
+
+def test_a_batch_of_three_is_answered_greedily_and_deterministically(provider: LocalTransformersProvider) -> None:
+    first = provider.generate(requests())
+    second = provider.generate(list(reversed(requests())))
+
+    assert [r.key for r in first] == ["q0", "q1", "q2"]
+    assert all(r.ok and r.text.strip() and r.attempts == 1 for r in first)
+    assert "Paris" in first[0].text
+    assert [r.text for r in reversed(second)] == [r.text for r in first]  # greedy: order and batching do not matter
+    assert all(0 < r.usage.completion_tokens <= 16 and r.usage.prompt_tokens > 5 for r in first)
+    report = provider.usage()
+    assert (report.calls, report.failed, report.cost_usd) == (6, 0, 0.0)

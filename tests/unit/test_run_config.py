@@ -1,0 +1,85 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from llm_engineering.application.run_config import ConfigError, load_run_config
+from llm_engineering.domain.config.feature_engineering import FeatureEngineeringParameters
+from tests.conftest import PROJECT_ROOT
+
+CLI = [sys.executable, "-m", "llm_engineering.cli"]
+
+
+def write(tmp_path: Path, parameters: dict, **extra) -> Path:
+    path = tmp_path / "feature_engineering.yaml"
+    path.write_text(yaml.safe_dump({"parameters": parameters, **extra}))
+    return path
+
+
+def base(tmp_path: Path) -> dict:
+    return {"crawl": {"sources": [{"name": "docs", "type": "folder", "path": str(tmp_path)}]}}
+
+
+def error_for(path: Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_run_config(path, FeatureEngineeringParameters)
+    return str(info.value)
+
+
+def test_unknown_key_names_field_and_file(tmp_path):
+    parameters = base(tmp_path)
+    parameters["chunking"] = {"chunk_sise": 100}
+    path = write(tmp_path, parameters)
+    message = error_for(path)
+    assert str(path) in message
+    assert "parameters.chunking.chunk_sise: Extra inputs are not permitted" in message
+
+
+def test_wrong_type_missing_folder_and_bad_url(tmp_path):
+    parameters = base(tmp_path)
+    parameters["crawl"]["sources"] += [
+        {"name": "gone", "type": "folder", "path": str(tmp_path / "missing")},
+        {"name": "web", "type": "url", "urls": ["not a url"]},
+    ]
+    parameters["embedding"] = {"batch_size": "many"}
+    message = error_for(write(tmp_path, parameters))
+    assert (
+        f"parameters.crawl.sources.1.folder.path: Value error, folder does not exist: {tmp_path / 'missing'}" in message
+    )
+    assert "parameters.crawl.sources.2.url.urls.0: Input should be a valid URL" in message
+    assert "parameters.embedding.batch_size: Input should be a valid integer" in message
+
+
+def test_zenml_keys_are_validated_too(tmp_path):
+    message = error_for(write(tmp_path, base(tmp_path), enable_cahe=True))
+    assert "enable_cahe: Extra inputs are not permitted" in message
+
+
+def test_overrides_apply_before_validation(tmp_path):
+    path = write(tmp_path, base(tmp_path))
+    loaded = load_run_config(path, FeatureEngineeringParameters, ["chunking.chunk_size=120", "qdrant.collection=c2"])
+    assert loaded.parameters.chunking.chunk_size == 120
+    assert loaded.parameters.qdrant.collection == "c2"
+    with pytest.raises(ConfigError, match="parameters.chunking.chunk_size: Input should be greater than 8"):
+        load_run_config(path, FeatureEngineeringParameters, ["chunking.chunk_size=0"])
+
+
+def test_cli_validate_exits_non_zero_with_the_same_error(tmp_path):
+    parameters = base(tmp_path)
+    parameters["cleaning"] = {"redact_emails": "sometimes"}
+    path = write(tmp_path, parameters)
+    failed = subprocess.run([*CLI, "validate", str(path)], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert failed.returncode == 2
+    assert "parameters.cleaning.redact_emails: Input should be a valid boolean" in failed.stderr
+    ran = subprocess.run(
+        [*CLI, "run", "feature_engineering", "--config", str(path)], capture_output=True, text=True, cwd=PROJECT_ROOT
+    )
+    assert ran.returncode == 2 and "parameters.cleaning.redact_emails" in ran.stderr
+    assert "Step crawl_sources has started" not in ran.stdout + ran.stderr  # failed before any work
+
+
+def test_shipped_configs_are_valid():
+    for config in sorted((PROJECT_ROOT / "configs").glob("feature_engineering*.yaml")):
+        load_run_config(config, FeatureEngineeringParameters)
