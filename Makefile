@@ -35,8 +35,23 @@ run-feature-pipeline:
 run-feature-pipeline-openai:
 	$(CLI) run feature_engineering --config configs/feature_engineering-openai.yaml
 
+run-training-pipeline:
+	$(CLI) run training --config configs/training.yaml
+
+preview-data:
+	$(CLI) preview-data --config configs/training.yaml -n 3
+
+bench-efficacy:
+	$(BIN)/python benchmarks/efficacy.py
+
 bench-feature:
 	$(BIN)/python benchmarks/feature_pipeline.py
+
+bench-dedup:
+	$(BIN)/python benchmarks/dedup.py
+
+bench-generation:
+	$(BIN)/python benchmarks/generation_throughput.py
 
 clean:
 	rm -rf data/qdrant data/cache

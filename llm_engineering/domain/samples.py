@@ -47,3 +47,50 @@ class FailedGeneration(BaseModel):
     task: str
     error: str
     raw_output: str = ""
+
+
+class Extract(BaseModel):
+    """1-2k characters of one document (consecutive chunks merged): what one generation prompt sees."""
+
+    extract_id: str
+    document_id: str
+    chunk_ids: list[str]
+    source: str
+    location: str
+    author: str | None = None
+    text: str
+
+
+class GeneratedInstructions(BaseModel):
+    samples: list[InstructionSample] = []
+    failures: list[FailedGeneration] = []
+    extracts: int = 0
+    usage: dict[str, float] = {}
+
+
+class GeneratedPreferences(BaseModel):
+    samples: list[PreferenceSample] = []
+    failures: list[FailedGeneration] = []
+    usage: dict[str, float] = {}
+
+
+class StageCount(BaseModel):
+    stage: str
+    samples_in: int
+    samples_out: int
+    removed_by_reason: dict[str, int] = {}
+
+
+class CurationReport(BaseModel):
+    """How a dataset version came to be: one row per stage, plus what generation cost."""
+
+    dataset: str
+    stages: list[StageCount] = []
+    previous_version_samples: int = 0
+    new_samples: int = 0
+    train: int = 0
+    test: int = 0
+    generation_failures: int = 0
+    failures_by_reason: dict[str, int] = {}
+    usage: dict[str, float] = {}
+    decontamination: dict[str, dict[str, int]] = {}

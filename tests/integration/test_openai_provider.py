@@ -136,7 +136,7 @@ def test_a_client_error_is_not_retried(server: OpenAIStubServer) -> None:
 def test_concurrency_stays_within_the_bound() -> None:
     with OpenAIStubServer(latency_s=0.1) as server:
         provider = build_provider(openai_config(server, max_concurrency=4))
-        results = provider.generate([ask(f"q{i}") for i in range(24)])
+        results = provider.generate([ask(f"q{i}") for i in range(24)], show_progress=True)
 
     assert all(r.ok for r in results)
     assert server.max_in_flight == 4

@@ -150,3 +150,12 @@ class TrainingParameters(StrictModel):
     export: ExportConfig = ExportConfig()
     hub: HubConfig = HubConfig()
     tracking: TrackingConfig = TrackingConfig()
+
+    @model_validator(mode="after")
+    def _dpo_supports_method(self) -> TrainingParameters:
+        if self.dpo.enabled and self.sft.adapter.method in PROMPT_LEARNING_METHODS:
+            raise ValueError(
+                f"dpo.enabled with sft.adapter.method={self.sft.adapter.method!r}: TRL's DPOTrainer cannot train "
+                "prompt-learning adapters; set dpo.enabled: false or use lora, dora, ia3 or full"
+            )
+        return self

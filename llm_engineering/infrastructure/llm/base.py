@@ -66,7 +66,7 @@ def sampling_params(config: LLMConfig, request: ChatRequest) -> dict[str, Any]:
         "temperature": temperature,
         "top_p": config.top_p,
         "max_new_tokens": request.max_new_tokens or config.max_new_tokens,
-        "seed": config.seed,
+        "seed": config.seed if temperature > 0 else None,  # greedy answers do not depend on it
         "response_format": request.response_format,
     }
 

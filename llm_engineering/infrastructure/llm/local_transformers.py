@@ -21,6 +21,9 @@ from llm_engineering.infrastructure.llm.base import (
     sampling_params,
 )
 
+# One forward pass at a time, across providers sharing the loaded model: torch already uses every core.
+_GENERATE_LOCK = threading.Lock()
+
 
 @lru_cache(maxsize=2)
 def _load(path: str) -> tuple[Any, Any]:
@@ -41,7 +44,6 @@ class LocalTransformersProvider:
         self.config = config
         self.model_id = f"local:{config.model}"
         self._counter = UsageCounter(config)
-        self._lock = threading.Lock()  # one forward pass at a time: torch already uses every core
 
     def usage(self) -> UsageReport:
         return self._counter.report()
@@ -103,7 +105,7 @@ class LocalTransformersProvider:
             if temperature > 0
             else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         )
-        with self._lock, torch.inference_mode(), torch.random.fork_rng(devices=[]):
+        with _GENERATE_LOCK, torch.inference_mode(), torch.random.fork_rng(devices=[]):
             # Seeded per batch position, so a sampled rerun of the same requests gives the same answers.
             torch.manual_seed(self.config.seed + offset)
             output = model.generate(

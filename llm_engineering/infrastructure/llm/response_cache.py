@@ -115,7 +115,9 @@ class CachedProvider:
 
         pending = list(misses.items())
         answered = len(requests) - sum(len(indices) for indices in misses.values())
-        with tqdm(total=len(requests), initial=answered, desc="generating", disable=not show_progress) as bar:
+        with tqdm(
+            total=len(requests), initial=answered, desc=f"generating ({self.model_id})", disable=not show_progress
+        ) as bar:
             for start in range(0, len(pending), self.chunk_size):
                 chunk = pending[start : start + self.chunk_size]
                 answers = self.inner.generate([requests[indices[0]] for _, indices in chunk])

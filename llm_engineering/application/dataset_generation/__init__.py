@@ -1,0 +1,1 @@
+"""Instruction and preference generation from document extracts with any `LLMProvider`."""

@@ -1,0 +1,146 @@
+"""Instruction samples -> preference pairs (prompt, chosen, rejected), by one of two strategies.
+
+- extract_vs_generated: chosen is the answer grounded in the extract; rejected is the model's own
+  answer to the same question without the extract.
+- judge_ranked: k candidate answers (the grounded one plus k-1 written in different styles without
+  the extract) are scored 1-5 by an LLM judge; best vs worst, ties are reported, not guessed.
+"""
+
+from __future__ import annotations
+
+from llm_engineering.application.dataset_generation.parsing import ParseError, parse_score
+from llm_engineering.application.dataset_generation.prompts import render
+from llm_engineering.domain.config.dataset_generation import PreferenceGenerationConfig, PromptFiles
+from llm_engineering.domain.documents import content_hash
+from llm_engineering.domain.samples import FailedGeneration, GeneratedPreferences, InstructionSample, PreferenceSample
+from llm_engineering.infrastructure.llm.base import ChatRequest, ChatResult, LLMProvider
+
+CANDIDATE_STYLES = ["", "Answer in one short sentence.", "Answer in detail.", "Answer as simply as you can."]
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _answer_request(sample: InstructionSample, style: str, index: int, config: PreferenceGenerationConfig,
+                    prompts: PromptFiles, temperature: float | None) -> ChatRequest:  # fmt: skip
+    prompt = render(prompts.answer_without_context, question=sample.instruction)
+    return ChatRequest(
+        messages=[{"role": "user", "content": f"{prompt}\n\n{style}".strip()}],
+        max_new_tokens=config.max_new_tokens,
+        temperature=temperature,
+        key=f"{sample.sample_id}:answer:{index}",
+    )
+
+
+def _generate_with_retry(provider: LLMProvider, requests: list[ChatRequest], show_progress: bool) -> list[ChatResult]:
+    """Free-text answers have no format to repair; an empty one gets one more sampled try."""
+    results = provider.generate(requests, show_progress=show_progress)
+    retry = [i for i, r in enumerate(results) if r.ok and not r.text.strip()]
+    if retry:
+        again = provider.generate(
+            [requests[i].model_copy(update={"temperature": 0.7, "key": requests[i].key + ":retry"}) for i in retry]
+        )
+        for i, result in zip(retry, again, strict=True):
+            results[i] = result
+    return results
+
+
+def _pair(sample: InstructionSample, chosen: str, rejected: str, strategy: str) -> PreferenceSample:
+    return PreferenceSample(
+        sample_id=content_hash(f"{sample.sample_id}\n{chosen}\n{rejected}")[:32],
+        prompt=sample.instruction,
+        chosen=chosen,
+        rejected=rejected,
+        document_id=sample.document_id,
+        chunk_id=sample.chunk_id,
+        source=sample.source,
+        extract=sample.extract,
+        strategy=strategy,
+    )
+
+
+def _failure(sample: InstructionSample, error: str, raw: str = "") -> FailedGeneration:
+    return FailedGeneration(chunk_id=sample.chunk_id, task="preference", error=error, raw_output=raw)
+
+
+def generate_preferences(
+    samples: list[InstructionSample],
+    provider: LLMProvider,
+    config: PreferenceGenerationConfig,
+    prompts: PromptFiles,
+    show_progress: bool = False,
+) -> GeneratedPreferences:
+    if config.strategy == "judge_ranked":
+        return _judge_ranked(samples, provider, config, prompts, show_progress)
+    output = GeneratedPreferences()
+    requests = [_answer_request(s, "", 0, config, prompts, None) for s in samples]
+    for sample, result in zip(samples, _generate_with_retry(provider, requests, show_progress), strict=True):
+        if not result.ok or not result.text.strip():
+            output.failures.append(_failure(sample, result.error or "empty answer after retry", result.text))
+        elif _normalised(result.text) == _normalised(sample.answer):
+            output.failures.append(_failure(sample, "rejected answer equals the chosen one", result.text))
+        else:
+            output.samples.append(_pair(sample, sample.answer, result.text.strip(), config.strategy))
+    return output
+
+
+def _judge_ranked(
+    samples: list[InstructionSample],
+    provider: LLMProvider,
+    config: PreferenceGenerationConfig,
+    prompts: PromptFiles,
+    show_progress: bool,
+) -> GeneratedPreferences:
+    output = GeneratedPreferences()
+    styles = [CANDIDATE_STYLES[i % len(CANDIDATE_STYLES)] for i in range(1, config.candidates)]
+    requests = [
+        _answer_request(s, style, i + 1, config, prompts, config.candidate_temperature)
+        for s in samples
+        for i, style in enumerate(styles)
+    ]
+    generated = _generate_with_retry(provider, requests, show_progress)
+    candidates: list[list[str]] = []
+    for index, sample in enumerate(samples):
+        answers = [sample.answer] + [
+            r.text.strip() for r in generated[index * len(styles) : (index + 1) * len(styles)] if r.ok
+        ]
+        candidates.append([a for a in dict.fromkeys(answers) if a])
+    judge_requests = [
+        ChatRequest(
+            messages=[
+                {
+                    "role": "user",
+                    "content": render(prompts.judge, extract=s.extract, question=s.instruction, answer=answer),
+                }
+            ],
+            max_new_tokens=8,
+            temperature=0.0,
+            key=f"{s.sample_id}:judge:{content_hash(answer)[:12]}",
+        )
+        for s, answers in zip(samples, candidates, strict=True)
+        for answer in answers
+    ]
+    verdicts = iter(provider.generate(judge_requests, show_progress=show_progress))
+    for sample, answers in zip(samples, candidates, strict=True):
+        scored: list[tuple[int, str]] = []
+        for answer in answers:
+            verdict = next(verdicts)
+            try:
+                scored.append((parse_score(verdict.text) if verdict.ok else _raise(verdict), answer))
+            except ParseError:
+                continue  # an unscorable candidate is left out of the ranking, not guessed
+        if len(scored) < 2:
+            output.failures.append(_failure(sample, f"judge scored {len(scored)} of {len(answers)} candidates"))
+            continue
+        scored.sort(key=lambda pair: pair[0], reverse=True)
+        (best_score, best), (worst_score, worst) = scored[0], scored[-1]
+        if best_score == worst_score:
+            output.failures.append(_failure(sample, f"no preference: every candidate scored {best_score}"))
+            continue
+        output.samples.append(_pair(sample, best, worst, config.strategy))
+    return output
+
+
+def _raise(result: ChatResult) -> int:
+    raise ParseError(result.error or "judge call failed")

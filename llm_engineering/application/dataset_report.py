@@ -1,0 +1,78 @@
+"""An HTML report of a dataset version for the ZenML dashboard: counts per stage, length
+histograms and a few samples. Plain HTML with CSS bars: no plotting library, renders anywhere."""
+
+from __future__ import annotations
+
+from html import escape
+
+from datasets import DatasetDict
+
+from llm_engineering.domain.samples import CurationReport
+
+STYLE = """<style>
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}th{background:#f3f3f3}
+.bar{background:#4a7bd0;height:.9em;display:inline-block}.sample{max-width:60em;white-space:pre-wrap}
+</style>"""
+
+
+def _histogram(lengths: list[int], bins: int = 10) -> str:
+    if not lengths:
+        return "<p>no samples</p>"
+    low, high = min(lengths), max(lengths)
+    width = max((high - low) / bins, 1)
+    counts = [0] * bins
+    for length in lengths:
+        counts[min(int((length - low) / width), bins - 1)] += 1
+    peak = max(counts)
+    rows = "".join(
+        f"<tr><td>{int(low + i * width)}–{int(low + (i + 1) * width)}</td>"
+        f"<td><span class='bar' style='width:{20 * c / peak:.1f}em'></span> {c}</td></tr>"
+        for i, c in enumerate(counts)
+    )
+    return f"<table><tr><th>words</th><th>samples</th></tr>{rows}</table>"
+
+
+def render_dataset_report(report: CurationReport, dataset: DatasetDict, kind: str, max_samples: int = 3) -> str:
+    answer_field = "answer" if kind == "instruction" else "chosen"
+    prompt_field = "instruction" if kind == "instruction" else "prompt"
+    stages = "".join(
+        f"<tr><td>{escape(s.stage)}</td><td>{s.samples_in}</td><td>{s.samples_out}</td>"
+        f"<td>{escape(', '.join(f'{k}: {v}' for k, v in s.removed_by_reason.items()))}</td></tr>"
+        for s in report.stages
+    )
+    parts = [
+        f"<html><head>{STYLE}</head><body><h1>{escape(report.dataset)}</h1>",
+        f"<p>train <b>{report.train}</b> · test <b>{report.test}</b> · previous version "
+        f"{report.previous_version_samples} · new {report.new_samples} · generation failures "
+        f"{report.generation_failures}</p>",
+        "<h2>Stages</h2><table><tr><th>stage</th><th>in</th><th>out</th><th>removed</th></tr>",
+        stages,
+        "</table>",
+    ]
+    if report.failures_by_reason:
+        rows = "".join(f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in report.failures_by_reason.items())
+        parts.append(f"<h2>Generation failures</h2><table>{rows}</table>")
+    if report.decontamination:
+        rows = "".join(
+            f"<tr><td>{escape(name)}</td><td>{escape(', '.join(f'{k}: {v}' for k, v in counts.items()))}</td></tr>"
+            for name, counts in report.decontamination.items()
+        )
+        parts.append(f"<h2>Decontamination</h2><table><tr><th>eval set</th><th>removed</th></tr>{rows}</table>")
+    if report.usage:
+        rows = "".join(f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in report.usage.items())
+        parts.append(f"<h2>LLM usage</h2><table>{rows}</table>")
+    for split in dataset:
+        lengths = [len(text.split()) for text in dataset[split][answer_field]]
+        parts.append(f"<h2>{split}: {answer_field} length</h2>{_histogram(lengths)}")
+    train = dataset.get("train", None)
+    if train is not None and len(train):
+        parts.append("<h2>Samples</h2>")
+        for row in train.select(range(min(max_samples, len(train)))):
+            parts.append(
+                f"<div class='sample'><b>{escape(row[prompt_field])}</b>\n{escape(row[answer_field])}"
+                + (f"\n<i>rejected:</i> {escape(row['rejected'])}" if kind == "preference" else "")
+                + "</div><hr>"
+            )
+    parts.append("</body></html>")
+    return "".join(parts)

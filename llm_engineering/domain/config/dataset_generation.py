@@ -1,0 +1,95 @@
+"""The feature pipeline's `datasets:` block: generation, curation and publication of the datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from llm_engineering.domain.config.base import StrictModel
+from llm_engineering.domain.config.dataset_quality import (
+    DecontaminationConfig,
+    DedupConfig,
+    QualityFilterConfig,
+    SplitConfig,
+)
+from llm_engineering.domain.config.llm import LLMConfig
+
+PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+DEFAULT_ANGLES = [
+    "about the main idea",
+    "about a specific detail or number",
+    "about how to apply it in practice",
+    "about why it matters",
+]
+
+
+class PromptFiles(StrictModel):
+    """Template files (string.Template, `$name` placeholders); point any of them elsewhere in YAML."""
+
+    instruction: Path = PROMPTS_DIR / "instruction.txt"
+    instruction_json: Path = PROMPTS_DIR / "instruction_json.txt"
+    repair: Path = PROMPTS_DIR / "repair.txt"
+    repair_json: Path = PROMPTS_DIR / "repair_json.txt"
+    answer_without_context: Path = PROMPTS_DIR / "answer_without_context.txt"
+    judge: Path = PROMPTS_DIR / "judge.txt"
+
+    @field_validator("*")
+    @classmethod
+    def _exists(cls, path: Path) -> Path:
+        if not path.is_file():
+            raise ValueError(f"prompt template not found: {path}")
+        return path
+
+
+class ExtractConfig(StrictModel):
+    """Consecutive chunks of one document are merged into extracts of about this many characters."""
+
+    max_characters: int = Field(1500, ge=200)
+    min_characters: int = Field(200, ge=0)
+    max_extracts: int | None = Field(None, ge=1, description="cap for quick runs; None: all")
+
+
+class InstructionGenerationConfig(StrictModel):
+    pairs_per_extract: int = Field(2, ge=1, le=len(DEFAULT_ANGLES) * 4)
+    angles: list[str] = Field(DEFAULT_ANGLES, min_length=1, description="one pair per angle, cycled")
+    output_format: Literal["text", "json"] = Field(
+        "text", description="text ('Question:'/'Answer:' lines) suits small local models; json uses response_format"
+    )
+    max_new_tokens: int = Field(160, ge=8)
+
+
+class PreferenceGenerationConfig(StrictModel):
+    strategy: Literal["extract_vs_generated", "judge_ranked"] = "extract_vs_generated"
+    candidates: int = Field(3, ge=2, description="judge_ranked: answers sampled per question")
+    candidate_temperature: float = Field(0.9, gt=0)
+    max_new_tokens: int = Field(160, ge=8)
+
+
+class HubConfig(StrictModel):
+    dataset_repo: str | None = Field(None, description="e.g. my-org/llm-engineering-instructions; needs HF_TOKEN")
+    private: bool = True
+
+
+class DatasetsConfig(StrictModel):
+    enabled: bool = True
+    llm: LLMConfig = LLMConfig()
+    prompts: PromptFiles = PromptFiles()
+    extracts: ExtractConfig = ExtractConfig()
+    instructions: InstructionGenerationConfig = InstructionGenerationConfig()
+    preferences: PreferenceGenerationConfig = PreferenceGenerationConfig()
+    quality_filters: QualityFilterConfig = QualityFilterConfig()
+    dedup: DedupConfig = DedupConfig()
+    decontamination: DecontaminationConfig | None = None
+    split: SplitConfig = SplitConfig()
+    incremental: bool = Field(True, description="new version = previous version + samples from new chunks")
+    max_failed_fraction: float = Field(0.5, ge=0, le=1, description="of generations; above it the step fails")
+    export_jsonl_dir: Path | None = Field(None, description="also write train/test JSONL files here")
+    hub: HubConfig = HubConfig()
+
+    @model_validator(mode="after")
+    def _json_needs_a_server(self) -> DatasetsConfig:
+        if self.instructions.output_format == "json" and self.llm.provider == "local":
+            raise ValueError("instructions.output_format 'json' needs llm.provider 'openai' (response_format)")
+        return self

@@ -1,0 +1,43 @@
+"""Deterministic answers for the generation prompts, served by the OpenAI stub server.
+
+It plays a well-behaved LLM: grounded question-answer pairs from the extract, a generic answer
+without context, and a judge that prefers answers taken from the extract. Markers in the text
+script misbehaviour: `MALFORMED` answers without the format once (the repair prompt fixes it),
+`HOPELESS` never follows the format.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from tests.support.openai_server import last_user_message
+
+EXTRACT = re.compile(r'"""\n(.*?)\n"""', re.DOTALL)
+
+
+def _first_sentence(text: str) -> str:
+    prose = [line for line in text.splitlines() if line.strip() and not line.startswith(("#", "```", "Author"))]
+    return re.split(r"(?<=[.!?])\s", " ".join(prose), maxsplit=1)[0].strip()
+
+
+def dataset_responder(body: dict[str, Any]) -> str:
+    messages = body["messages"]
+    prompt = last_user_message(body)
+    first = messages[0]["content"]
+    extract_match = EXTRACT.search(first)
+    extract = extract_match.group(1) if extract_match else ""
+    if "Grade the answer" in prompt:
+        answer = prompt.split("Answer:", 1)[1].split("Grade the answer", 1)[0].strip()
+        return "Score: 5" if answer and answer in extract else "Score: 2"
+    if "Write one question" in first and extract:  # an instruction prompt, or its repair
+        if "HOPELESS" in extract or ("MALFORMED" in extract and len(messages) == 1):
+            return "Sure! Here is something about the text."
+        angle = re.search(r"could ask (about [^,]+?), then", first)
+        sentence = _first_sentence(extract)
+        question = f"What does the author say {angle.group(1) if angle else 'here'}: {sentence[:40]}?"
+        if body.get("response_format", {}).get("type") == "json_object":
+            return json.dumps({"question": question, "answer": sentence})
+        return f"Question: {question}\nAnswer: {sentence}"
+    return f"Generally speaking, it depends on many factors ({len(prompt)} characters asked)."

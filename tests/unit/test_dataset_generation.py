@@ -1,0 +1,167 @@
+"""Instruction and preference generation through the real OpenAI-compatible provider and a loopback server."""
+
+from __future__ import annotations
+
+import pytest
+
+from llm_engineering.application.dataset_generation.extracts import build_extracts, strip_overlap
+from llm_engineering.application.dataset_generation.instructions import generate_instructions
+from llm_engineering.application.dataset_generation.parsing import ParseError, parse_question_answer, parse_score
+from llm_engineering.application.dataset_generation.preferences import generate_preferences
+from llm_engineering.domain.config.dataset_generation import (
+    DatasetsConfig,
+    ExtractConfig,
+    InstructionGenerationConfig,
+    PreferenceGenerationConfig,
+    PromptFiles,
+)
+from llm_engineering.domain.config.llm import LLMConfig
+from llm_engineering.domain.documents import Chunk
+from llm_engineering.infrastructure.llm.factory import build_provider
+from tests.support.dataset_responder import dataset_responder
+from tests.support.openai_server import Fault, OpenAIStubServer
+
+TEXTS = {
+    "doc-a": "LoRA trains two small matrices per layer. The base weights stay frozen, so memory drops a lot.",
+    "doc-b": "Packing joins short samples into one sequence. It wastes fewer padding tokens during training.",
+    "doc-c": "MALFORMED first try. Deduplication removes near copies before they bias the model.",
+    "doc-d": "HOPELESS output. This text never gets a usable pair from the model whatever we ask.",
+}
+
+
+def chunk(document_id: str, index: int, text: str) -> Chunk:
+    return Chunk(
+        chunk_id=f"{document_id}-{index}",
+        document_id=document_id,
+        source="articles",
+        location=f"/corpus/{document_id}.md",
+        chunk_index=index,
+        text=text,
+        token_count=len(text.split()),
+        content_hash=f"{document_id}{index}",
+    )
+
+
+@pytest.fixture
+def extracts():
+    chunks = [chunk(d, 0, t) for d, t in TEXTS.items()]
+    return build_extracts(chunks, ExtractConfig(min_characters=20), {"doc-a": "Maya"})
+
+
+@pytest.fixture
+def server():
+    with OpenAIStubServer(responder=dataset_responder) as stub:
+        yield stub
+
+
+def provider_for(server: OpenAIStubServer, tmp_path, **overrides):
+    config = LLMConfig(provider="openai", base_url=server.base_url, model="stub", cache_dir=tmp_path / "cache",
+                       max_retries=2, backoff_base_s=0.01, **overrides)  # fmt: skip
+    return build_provider(config)
+
+
+def test_extracts_merge_consecutive_chunks_without_repeating_the_overlap():
+    chunks = [
+        chunk("doc", 0, "First sentence here. Second sentence follows."),
+        chunk("doc", 1, "Second sentence follows. Third one ends it."),
+        chunk("doc", 2, "A new part starts. " * 30),
+    ]
+    extracts = build_extracts(chunks, ExtractConfig(max_characters=300, min_characters=10), {})
+    assert extracts[0].text == "First sentence here. Second sentence follows.\n\nThird one ends it."
+    assert extracts[0].chunk_ids == ["doc-0", "doc-1"]
+    assert extracts[1].chunk_ids == ["doc-2"]
+    assert strip_overlap("abc def ghi jkl mno", "ghi jkl mno pqr stu") == "pqr stu"
+
+
+def test_instruction_pairs_with_repair_and_recorded_failures(server, tmp_path, extracts):
+    provider = provider_for(server, tmp_path)
+    result = generate_instructions(extracts, provider, InstructionGenerationConfig(pairs_per_extract=2), PromptFiles())
+    by_document = {}
+    for sample in result.samples:
+        by_document.setdefault(sample.document_id, []).append(sample)
+    assert sorted(by_document) == ["doc-a", "doc-b", "doc-c"]
+    assert all(len(samples) == 2 for samples in by_document.values())
+    lora = by_document["doc-a"][0]
+    assert lora.answer == "LoRA trains two small matrices per layer."
+    assert lora.instruction.startswith("What does the author say about the main idea")
+    assert lora.extract == TEXTS["doc-a"]
+    # doc-c was repaired: 2 first tries + 2 repairs. doc-d failed after its repair, raw output kept.
+    assert server.count("MALFORMED") == 4
+    assert [f.error for f in result.failures] == [
+        "after repair: missing a 'Question:' line followed by an 'Answer:' line"
+    ] * 2
+    assert result.failures[0].raw_output == "Sure! Here is something about the text."
+    assert "Maya" in server.requests[0]["messages"][0]["content"]  # answers in the author's voice
+
+    calls = server.request_count
+    again = generate_instructions(extracts, provider, InstructionGenerationConfig(pairs_per_extract=2), PromptFiles())
+    assert server.request_count == calls  # a rerun is answered from the cache
+    assert [s.sample_id for s in again.samples] == [s.sample_id for s in result.samples]
+
+
+def test_json_output_format_uses_response_format(server, tmp_path, extracts):
+    provider = provider_for(server, tmp_path)
+    config = InstructionGenerationConfig(pairs_per_extract=1, output_format="json")
+    result = generate_instructions(extracts[:1], provider, config, PromptFiles())
+    assert result.samples[0].answer == "LoRA trains two small matrices per layer."
+    assert server.requests[0]["response_format"] == {"type": "json_object"}
+
+
+def test_transient_faults_are_retried_and_a_persistent_one_costs_one_sample(server, tmp_path, extracts):
+    server.script("LoRA trains", Fault.rate_limited(retry_after=0.2), Fault.server_error(500))
+    server.always("Packing joins", Fault.server_error(503))
+    provider = provider_for(server, tmp_path)
+    result = generate_instructions(
+        extracts[:2], provider, InstructionGenerationConfig(pairs_per_extract=1), PromptFiles()
+    )
+    assert [s.document_id for s in result.samples] == ["doc-a"]
+    assert len(result.failures) == 1 and "HTTP 503" in result.failures[0].error
+    assert provider.usage().failed == 1
+
+
+def test_extract_vs_generated_preferences(server, tmp_path, extracts):
+    provider = provider_for(server, tmp_path)
+    samples = generate_instructions(
+        extracts[:2], provider, InstructionGenerationConfig(pairs_per_extract=1), PromptFiles()
+    ).samples
+    pairs = generate_preferences(samples, provider, PreferenceGenerationConfig(), PromptFiles())
+    assert len(pairs.samples) == 2 and not pairs.failures
+    pair = pairs.samples[0]
+    assert pair.prompt == samples[0].instruction and pair.chosen == samples[0].answer
+    assert pair.rejected.startswith("Generally speaking")
+    assert pair.strategy == "extract_vs_generated"
+
+
+def test_judge_ranked_preferences_pick_best_and_worst(server, tmp_path, extracts):
+    provider = provider_for(server, tmp_path)
+    samples = generate_instructions(
+        extracts[:2], provider, InstructionGenerationConfig(pairs_per_extract=1), PromptFiles()
+    ).samples
+    config = PreferenceGenerationConfig(strategy="judge_ranked", candidates=3)
+    pairs = generate_preferences(samples, provider, config, PromptFiles())
+    assert len(pairs.samples) == 2
+    assert all(p.chosen == s.answer and p.rejected.startswith("Generally") for p, s in zip(pairs.samples, samples))
+    judged = [r for r in server.requests if "Grade the answer" in r["messages"][0]["content"]]
+    assert len(judged) == 2 * 3  # the grounded answer + two styled ones, each judged once
+
+
+def test_parsing_is_forgiving_about_layout_and_strict_about_content():
+    assert parse_question_answer("**Question:** What is LoRA?\n**Answer:** Low-rank adapters.") == (
+        "What is LoRA?",
+        "Low-rank adapters.",
+    )
+    assert parse_question_answer('{"question": "Why?", "answer": "Because."}', "json") == ("Why?", "Because.")
+    for bad, problem in [
+        ("", "the reply was empty"),
+        ("Question: Why?\nAnswer: Why?", "the answer only repeats the question"),
+        ("Question: Why?", "missing a 'Question:' line followed by an 'Answer:' line"),
+        ('{"question": "Why?",}', "invalid JSON"),
+    ]:
+        with pytest.raises(ParseError, match=problem):
+            parse_question_answer(bad, "json" if bad.startswith("{") else "text")
+    assert parse_score("Score: 4") == 4 and parse_score(" 2 ") == 2
+
+
+def test_json_output_needs_a_server():
+    with pytest.raises(ValueError, match="output_format 'json' needs llm.provider 'openai'"):
+        DatasetsConfig(instructions={"output_format": "json"})
