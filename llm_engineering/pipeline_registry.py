@@ -33,6 +33,10 @@ PIPELINES: dict[str, PipelineEntry] = {
         "pipelines.feature_engineering:feature_engineering",
         "llm_engineering.domain.config.feature_engineering:FeatureEngineeringParameters",
     ),
+    "training": PipelineEntry(
+        "pipelines.training:training",
+        "llm_engineering.domain.config.training:TrainingParameters",
+    ),
 }
 
 

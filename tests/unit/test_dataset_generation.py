@@ -140,7 +140,9 @@ def test_judge_ranked_preferences_pick_best_and_worst(server, tmp_path, extracts
     config = PreferenceGenerationConfig(strategy="judge_ranked", candidates=3)
     pairs = generate_preferences(samples, provider, config, PromptFiles())
     assert len(pairs.samples) == 2
-    assert all(p.chosen == s.answer and p.rejected.startswith("Generally") for p, s in zip(pairs.samples, samples))
+    assert all(
+        p.chosen == s.answer and p.rejected.startswith("Generally") for p, s in zip(pairs.samples, samples, strict=True)
+    )
     judged = [r for r in server.requests if "Grade the answer" in r["messages"][0]["content"]]
     assert len(judged) == 2 * 3  # the grounded answer + two styled ones, each judged once
 

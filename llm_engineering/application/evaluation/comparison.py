@@ -15,7 +15,7 @@ from llm_engineering.application.evaluation.rewards import (
 from llm_engineering.application.evaluation.rouge import generate_answers, rouge_l
 from llm_engineering.application.evaluation.scores import EvaluationReport, GeneratedAnswer, ModelScores
 from llm_engineering.application.training.data_preparation import build_sft_dataset, cap
-from llm_engineering.domain.config.training import TrainingParameters
+from llm_engineering.domain.config.training import BaseModelConfig, EvaluationConfig
 from llm_engineering.infrastructure.causal_lm import load_base_model, load_trained_model
 
 # Each model's implicit reward is measured against the model it was trained from (DPO's own reference).
@@ -26,21 +26,24 @@ def evaluate_models(
     models: dict[str, Path | None],
     instruction_dataset: Any,
     preference_dataset: Any,
-    parameters: TrainingParameters,
+    base_model: BaseModelConfig,
+    config: EvaluationConfig,
     *,
+    sft_max_length: int,
+    dpo_max_length: int,
+    beta: float,
     device: str = "cpu",
     judge_client: Any | None = None,
 ) -> EvaluationReport:
     """`models`: {"sft": folder, "dpo": folder or None}; the base model comes from the config."""
     from transformers import AutoTokenizer
 
-    config = parameters.evaluation
     tokenizer = AutoTokenizer.from_pretrained(str(models["sft"]))  # our chat template, as trained
     loss_split = cap(instruction_dataset["test"], config.loss_samples)
-    loss_rows = list(build_sft_dataset(loss_split, tokenizer, parameters.sft.max_length, True, "test"))
+    loss_rows = list(build_sft_dataset(loss_split, tokenizer, sft_max_length, True, "test"))
     generation_split = cap(instruction_dataset["test"], config.generation_samples)
     pairs = cap(preference_dataset["test"], config.preference_samples)
-    chosen_rows, rejected_rows = completion_rows(tokenizer, pairs, parameters.dpo.max_length)
+    chosen_rows, rejected_rows = completion_rows(tokenizer, pairs, dpo_max_length)
     pad_id, batch = tokenizer.pad_token_id, config.batch_size
 
     scores: list[ModelScores] = []
@@ -50,9 +53,9 @@ def evaluate_models(
         if name != "base" and models.get(name) is None:
             continue
         model = (
-            load_base_model(parameters.base_model.name, parameters.base_model.dtype, device)
+            load_base_model(base_model.name, base_model.dtype, device)
             if name == "base"
-            else load_trained_model(models[name], parameters.base_model.dtype, device)
+            else load_trained_model(models[name], base_model.dtype, device)
         )
         loss, perplexity = held_out_loss(model, loss_rows, pad_id, batch)
         row = ModelScores(model=name, eval_loss=loss, perplexity=perplexity)
@@ -80,7 +83,7 @@ def evaluate_models(
         )
         if name in REWARD_REFERENCE:
             row.reward_accuracy, row.reward_margin = reward_accuracy_and_margin(
-                log_probs[name], log_probs[REWARD_REFERENCE[name]], parameters.dpo.beta
+                log_probs[name], log_probs[REWARD_REFERENCE[name]], beta
             )
         scores.append(row)
         del model
@@ -88,7 +91,7 @@ def evaluate_models(
         scores=scores,
         answers=answers,
         reward_reference={name: REWARD_REFERENCE[name] for name in log_probs if name in REWARD_REFERENCE},
-        beta=parameters.dpo.beta,
+        beta=beta,
         loss_samples=len(loss_rows),
         preference_pairs=len(pairs),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Literal
 
-from llm_engineering.domain.config.training import GPU_ONLY_OPTIMIZERS, TrainingParameters
+from llm_engineering.domain.config.training import GPU_ONLY_OPTIMIZERS
 
 Backend = Literal["trl", "unsloth"]
 
@@ -27,24 +27,24 @@ def unsloth_installed() -> bool:
     return importlib.util.find_spec("unsloth") is not None
 
 
-def resolve_backend(parameters: TrainingParameters, has_cuda: bool | None = None) -> Backend:
+def resolve_backend(backend: str, method: str, optimizers: dict[str, str], has_cuda: bool | None = None) -> Backend:
+    """`optimizers`: {"sft": "adamw_torch", "dpo": ...}."""
     has_cuda = cuda_available() if has_cuda is None else has_cuda
     needs_gpu = []
-    if parameters.backend == "unsloth":
+    if backend == "unsloth":
         needs_gpu.append("backend: unsloth")
-    if parameters.sft.adapter.method == "qlora":
+    if method == "qlora":
         needs_gpu.append("sft.adapter.method: qlora (4-bit bitsandbytes)")
-    for stage in ("sft", "dpo"):
-        optim = getattr(parameters, stage).optimization.optim
+    for stage, optim in optimizers.items():
         if optim in GPU_ONLY_OPTIMIZERS:
             needs_gpu.append(f"{stage}.optimization.optim: {optim}")
     if needs_gpu and not has_cuda:
         raise HardwareError(f"{', '.join(needs_gpu)} need(s) a CUDA GPU, and this machine has none")
-    if parameters.backend == "unsloth" and not unsloth_installed():
+    if backend == "unsloth" and not unsloth_installed():
         raise HardwareError("backend: unsloth, but unsloth is not installed (install the project with `.[gpu]`)")
-    if parameters.backend == "auto":
+    if backend == "auto":
         return "unsloth" if has_cuda and unsloth_installed() else "trl"
-    return parameters.backend
+    return backend  # type: ignore[return-value]
 
 
 def device_for(has_cuda: bool | None = None) -> str:

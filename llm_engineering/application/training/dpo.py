@@ -2,7 +2,8 @@
 
 With an adapter, DPO keeps training the SFT adapter and the reference is implicit: TRL copies the SFT adapter
 into a frozen "ref" adapter and switches to it for the reference log-probs, so no second model is loaded.
-A full fine-tune, or prompt-learning adapter (virtual tokens), gets a frozen copy of the SFT model as reference.
+A full fine-tune gets a frozen copy of the SFT model as reference. Prompt-learning adapters are refused at
+config time (TRL 1.16's DPOTrainer reads hidden states PEFT's virtual-token models do not return).
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from llm_engineering.application.training.data_preparation import (
 )
 from llm_engineering.application.training.sft import FINAL_FOLDER, StageResult
 from llm_engineering.application.training.trainer_arguments import log_history_of, shared_arguments
-from llm_engineering.domain.config.training import TrainingParameters
+from llm_engineering.domain.config.training import BaseModelConfig, DpoConfig
 from llm_engineering.infrastructure.causal_lm import (
     TrainingInfo,
-    is_prompt_learning,
     load_trained_model,
     read_training_info,
     write_training_info,
@@ -31,27 +31,22 @@ from llm_engineering.infrastructure.causal_lm import (
 def train_dpo(
     sft_model_dir: Path,
     preference_dataset: Any,
-    parameters: TrainingParameters,
+    base_model: BaseModelConfig,
+    config: DpoConfig,
     output_dir: Path,
     *,
+    max_train_samples: int | None = None,
     device: str = "cpu",
     report_to: list[str] | None = None,
 ) -> StageResult:
     from transformers import AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
-    config = parameters.dpo
     sft_info = read_training_info(sft_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(sft_model_dir))  # carries our chat template
-    train_split = cap(preference_dataset["train"], parameters.datasets.max_train_samples)
+    train_split = cap(preference_dataset["train"], max_train_samples)
     check_preference_lengths(train_split, tokenizer, config.max_length)
-    model = load_trained_model(sft_model_dir, parameters.base_model.dtype, device, trainable=True)
-    # TRL's frozen "ref" adapter copy only works for weight adapters; virtual tokens get a frozen SFT model.
-    reference = (
-        load_trained_model(sft_model_dir, parameters.base_model.dtype, device)
-        if is_prompt_learning(sft_model_dir)
-        else None
-    )
+    model = load_trained_model(sft_model_dir, base_model.dtype, device, trainable=True)
     arguments = DPOConfig(
         **shared_arguments(config.optimization, output_dir, device, report_to or []),
         beta=config.beta,
@@ -60,7 +55,6 @@ def train_dpo(
     )
     trainer = DPOTrainer(
         model=model,
-        ref_model=reference,
         args=arguments,
         train_dataset=to_conversational_preferences(train_split),
         eval_dataset=to_conversational_preferences(preference_dataset["test"]),

@@ -13,7 +13,7 @@ from llm_engineering.application.training.checkpoints import last_checkpoint
 from llm_engineering.application.training.data_preparation import build_sft_dataset, cap
 from llm_engineering.application.training.peft_methods import build_peft_config
 from llm_engineering.application.training.trainer_arguments import log_history_of, shared_arguments
-from llm_engineering.domain.config.training import TrainingParameters
+from llm_engineering.domain.config.training import BaseModelConfig, SftConfig
 from llm_engineering.infrastructure.causal_lm import TrainingInfo, load_base_model, load_tokenizer, write_training_info
 
 FINAL_FOLDER = "final"
@@ -30,23 +30,24 @@ class StageResult(BaseModel):
 
 def train_sft(
     instruction_dataset: Any,
-    parameters: TrainingParameters,
+    base_model: BaseModelConfig,
+    config: SftConfig,
     output_dir: Path,
     *,
+    max_train_samples: int | None = None,
     backend: Backend = "trl",
     device: str = "cpu",
     report_to: list[str] | None = None,
 ) -> StageResult:
-    config = parameters.sft
-    tokenizer = apply_chat_template(load_tokenizer(parameters.base_model.name))
-    limit = parameters.datasets.max_train_samples
+    tokenizer = apply_chat_template(load_tokenizer(base_model.name))
+    limit = max_train_samples
     train = build_sft_dataset(
         cap(instruction_dataset["train"], limit), tokenizer, config.max_length, config.assistant_only_loss
     )
     test = build_sft_dataset(
         instruction_dataset["test"], tokenizer, config.max_length, config.assistant_only_loss, "test"
     )
-    model, peft_config = _model_and_adapter(parameters, tokenizer, backend, device)
+    model, peft_config = _model_and_adapter(base_model, config, tokenizer, backend, device)
 
     from trl import SFTConfig, SFTTrainer
 
@@ -77,7 +78,7 @@ def train_sft(
         TrainingInfo(
             stage="sft",
             method=config.adapter.method,
-            base_model=parameters.base_model.name,
+            base_model=base_model.name,
             is_adapter=peft_config is not None,
         ),
     )
@@ -85,17 +86,19 @@ def train_sft(
     return StageResult(model_dir=final, metrics=metrics, log_history=log_history_of(trainer), resumed_from=resume)
 
 
-def _model_and_adapter(parameters: TrainingParameters, tokenizer: Any, backend: Backend, device: str) -> tuple:
+def _model_and_adapter(
+    base_model: BaseModelConfig, config: SftConfig, tokenizer: Any, backend: Backend, device: str
+) -> tuple:
     """The model to train and the PEFT config TRL should wrap it with (None: already wrapped, or full)."""
-    adapter = parameters.sft.adapter
+    adapter = config.adapter
     if backend == "unsloth":
         from llm_engineering.application.training.unsloth_backend import load_unsloth_model
 
-        return load_unsloth_model(parameters, tokenizer), None
+        return load_unsloth_model(base_model, config), None
     if adapter.method == "qlora":
-        model = _load_4bit(parameters.base_model.name)
+        model = _load_4bit(base_model.name)
     else:
-        model = load_base_model(parameters.base_model.name, parameters.base_model.dtype, device)
+        model = load_base_model(base_model.name, base_model.dtype, device)
     if model.get_input_embeddings().num_embeddings < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer))
     return model, build_peft_config(adapter)
