@@ -94,3 +94,19 @@ class CurationReport(BaseModel):
     failures_by_reason: dict[str, int] = {}
     usage: dict[str, float] = {}
     decontamination: dict[str, dict[str, int]] = {}
+
+
+class CuratedInstructions(BaseModel):
+    samples: list[InstructionSample] = []
+    removed: list[RemovedSample] = []
+    report: CurationReport
+
+
+class CuratedPreferences(BaseModel):
+    samples: list[PreferenceSample] = []
+    removed: list[RemovedSample] = []
+    report: CurationReport
+
+
+class RemovedSamples(BaseModel):
+    samples: list[RemovedSample] = []

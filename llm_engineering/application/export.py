@@ -1,0 +1,91 @@
+"""Export the final model (adapter merged into the base, or the adapter alone) with tokenizer and model card."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from llm_engineering.domain.config.training import MERGEABLE_METHODS
+from llm_engineering.infrastructure.causal_lm import TRAINING_INFO, load_trained_model, read_training_info
+
+
+class DatasetLineage(BaseModel):
+    """Which dataset a run trained on: a ZenML artifact version, or a local folder."""
+
+    name: str
+    version: str | None = None
+    artifact_id: str | None = None
+    path: str | None = None
+
+    def describe(self) -> str:
+        if self.artifact_id:
+            return f"`{self.name}` version {self.version} (artifact version id {self.artifact_id})"
+        return f"`{self.name}` from {self.path}"
+
+
+class ModelCard(BaseModel):
+    title: str
+    base_model: str
+    method: str
+    stage: str
+    datasets: list[DatasetLineage]
+    metrics: dict[str, float]
+    config: dict[str, Any]
+    run_id: str | None = None
+    merged: bool
+
+
+def export_model(trained_dir: Path, target: Path, merge: bool, card: ModelCard) -> Path:
+    """Writes `target` afresh: weights (merged) or adapter, tokenizer, training_info.json, README.md."""
+    info = read_training_info(trained_dir)
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if info.is_adapter and merge and info.method in MERGEABLE_METHODS:
+        from transformers import AutoTokenizer
+
+        merged = load_trained_model(trained_dir).merge_and_unload()
+        merged.save_pretrained(str(target), safe_serialization=True)
+        AutoTokenizer.from_pretrained(str(trained_dir)).save_pretrained(str(target))
+        (target / TRAINING_INFO).write_text(json.dumps({**info.model_dump(), "is_adapter": False}, indent=2))
+    else:
+        shutil.copytree(trained_dir, target, ignore=shutil.ignore_patterns("training_args.bin", "README.md"))
+    (target / "README.md").write_text(render_model_card(card))
+    return target
+
+
+def render_model_card(card: ModelCard) -> str:
+    metrics = "\n".join(f"| {key} | {value:.4f} |" for key, value in sorted(card.metrics.items()))
+    datasets = "\n".join(f"- {dataset.describe()}" for dataset in card.datasets)
+    weights = "merged full weights" if card.merged else ("full weights" if card.method == "full" else "PEFT adapter")
+    return f"""---
+base_model: {card.base_model}
+library_name: {"transformers" if card.merged or card.method == "full" else "peft"}
+tags: [llm-engineering, {card.method}, {card.stage}]
+---
+
+# {card.title}
+
+Fine-tuned from **{card.base_model}** with **{card.method}** ({card.stage.upper()} is the last stage); this folder
+holds {weights}, the tokenizer and its ChatML chat template (the one used in training).
+
+## Training data
+{datasets}
+
+## Metrics (held-out)
+| metric | value |
+|---|---|
+{metrics}
+
+## Run
+ZenML pipeline run: `{card.run_id or "n/a"}`
+
+## Configuration
+```json
+{json.dumps(card.config, indent=2, default=str)}
+```
+"""

@@ -1,0 +1,223 @@
+"""Quality filters for instruction / preference samples, chosen by name in YAML.
+
+Each filter takes a sample and its parsed params and returns None (keep) or the reason to drop it.
+Filters run in the configured order; a sample is counted against the first filter that drops it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from llm_engineering.application.sample_text import Sample, answer_of, instruction_of
+from llm_engineering.domain.config.dataset_quality import (
+    FILTER_PARAMS,
+    CodeFenceParams,
+    ExcludedPhraseParams,
+    GroundingParams,
+    InstructionFormatParams,
+    LengthBounds,
+    LengthFilterParams,
+    QualityFilterConfig,
+    TemplateMarkerParams,
+)
+from llm_engineering.domain.samples import InstructionSample, PreferenceSample, RemovedSample
+
+FilterFunction = Callable[[InstructionSample | PreferenceSample, Any], str | None]
+
+_WORD = re.compile(r"\w+")
+_STOPWORDS = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "are",
+        "but",
+        "not",
+        "you",
+        "all",
+        "any",
+        "can",
+        "had",
+        "her",
+        "was",
+        "one",
+        "our",
+        "out",
+        "his",
+        "has",
+        "how",
+        "its",
+        "may",
+        "new",
+        "now",
+        "see",
+        "two",
+        "who",
+        "did",
+        "get",
+        "him",
+        "let",
+        "say",
+        "she",
+        "too",
+        "use",
+        "that",
+        "with",
+        "have",
+        "this",
+        "will",
+        "your",
+        "from",
+        "they",
+        "been",
+        "were",
+        "said",
+        "each",
+        "which",
+        "their",
+        "what",
+        "there",
+        "would",
+        "about",
+        "could",
+        "other",
+        "into",
+        "than",
+        "then",
+        "them",
+        "these",
+        "some",
+        "when",
+        "where",
+        "while",
+        "also",
+        "such",
+        "only",
+        "very",
+        "more",
+        "most",
+        "should",
+        "does",
+        "just",
+        "over",
+        "both",
+        "being",
+    ]
+)
+
+
+def _field(sample: InstructionSample | PreferenceSample, field: str) -> str:
+    return instruction_of(sample) if field == "instruction" else answer_of(sample)
+
+
+def check_length(sample: InstructionSample | PreferenceSample, params: LengthFilterParams) -> str | None:
+    for field, bounds in (("instruction", params.instruction), ("answer", params.answer)):
+        text = _field(sample, field).strip()
+        size = len(text) if params.unit == "characters" else len(text.split())
+        if not _within(size, bounds):
+            upper = "inf" if bounds.max is None else bounds.max
+            return f"{field} has {size} {params.unit}, outside [{bounds.min}, {upper}]"
+    return None
+
+
+def _within(size: int, bounds: LengthBounds) -> bool:
+    return size >= bounds.min and (bounds.max is None or size <= bounds.max)
+
+
+def check_instruction_format(
+    sample: InstructionSample | PreferenceSample, params: InstructionFormatParams
+) -> str | None:
+    text = instruction_of(sample).strip()
+    if text.endswith("?"):
+        return None
+    # Judge by the first sentence's opening words: "Please explain ..." and "Explain ..." both pass.
+    opening = " ".join(_WORD.findall(text.lower())[:4])
+    opening = opening.removeprefix("please ").removeprefix("briefly ")
+    starters = [*params.question_words, *params.imperative_verbs]
+    if any(opening == starter or opening.startswith(f"{starter} ") for starter in starters):
+        return None
+    return "instruction is neither a question nor an imperative"
+
+
+def check_template_markers(sample: InstructionSample | PreferenceSample, params: TemplateMarkerParams) -> str | None:
+    answer = answer_of(sample)
+    haystack = answer if params.case_sensitive else answer.lower()
+    for marker in params.markers:
+        if (marker if params.case_sensitive else marker.lower()) in haystack:
+            return f"answer contains template marker {marker!r}"
+    return None
+
+
+def check_code_fences(sample: InstructionSample | PreferenceSample, params: CodeFenceParams) -> str | None:
+    for field in params.fields:
+        fences = sum(1 for line in _field(sample, field).splitlines() if line.lstrip().startswith("```"))
+        if fences % 2:
+            return f"{field} has an unbalanced code fence ({fences} ``` lines)"
+    return None
+
+
+def check_excluded_phrases(sample: InstructionSample | PreferenceSample, params: ExcludedPhraseParams) -> str | None:
+    for field in params.fields:
+        text = " ".join(_field(sample, field).lower().replace("’", "'").split())
+        for phrase in params.phrases:
+            if " ".join(phrase.lower().split()) in text:
+                return f"{field} contains excluded phrase {phrase!r}"
+    return None
+
+
+def check_grounding(sample: InstructionSample | PreferenceSample, params: GroundingParams) -> str | None:
+    if not sample.extract.strip():
+        return "no extract to check the answer against" if params.if_no_extract == "remove" else None
+    answer_words = _content_words(answer_of(sample), params.min_word_length)
+    if not answer_words:
+        return None  # nothing checkable (e.g. a one-word answer); the length filter judges those
+    extract_words = set(_content_words(sample.extract, params.min_word_length))
+    overlap = sum(word in extract_words for word in answer_words) / len(answer_words)
+    if overlap < params.min_overlap:
+        return f"answer overlaps its extract by {overlap:.2f} < {params.min_overlap}"
+    return None
+
+
+def _content_words(text: str, min_length: int) -> list[str]:
+    return [word for word in _WORD.findall(text.lower()) if len(word) >= min_length and word not in _STOPWORDS]
+
+
+FILTERS: dict[str, FilterFunction] = {
+    "length": check_length,
+    "instruction_format": check_instruction_format,
+    "template_markers": check_template_markers,
+    "code_fences": check_code_fences,
+    "excluded_phrases": check_excluded_phrases,
+    "grounding": check_grounding,
+}
+if set(FILTERS) != set(FILTER_PARAMS):  # the config's names and this registry must not drift apart
+    raise RuntimeError(f"filter registry mismatch: {sorted(set(FILTERS) ^ set(FILTER_PARAMS))}")
+
+
+def apply_filters(
+    samples: Sequence[Sample], config: QualityFilterConfig
+) -> tuple[list[Sample], list[RemovedSample], dict[str, int]]:
+    """Kept samples (input order), removed ones with their reason, and removals per filter name."""
+    active = [(spec.name, FILTERS[spec.name], spec.parsed_params()) for spec in config.filters]
+    counts = {name: 0 for name, _, _ in active}
+    kept: list[Sample] = []
+    removed: list[RemovedSample] = []
+    for sample in samples:
+        for name, check, params in active:
+            reason = check(sample, params)
+            if reason is not None:
+                counts[name] += 1
+                removed.append(
+                    RemovedSample(
+                        sample_id=sample.sample_id,
+                        stage=f"filter:{name}",
+                        reason=reason,
+                        text=f"{instruction_of(sample)}\n{answer_of(sample)}",
+                    )
+                )
+                break
+        else:
+            kept.append(sample)
+    return kept, removed, counts

@@ -1,0 +1,32 @@
+"""Comet experiment tracking through the transformers callback: offline by default, online with a key.
+
+Only environment variables are set here; the callback creates the experiment when training starts. Offline
+experiments land as zip files under `<data_dir>/comet` (upload later with `comet upload`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from llm_engineering.settings import Settings
+
+
+def comet_report_to(enabled: bool, settings: Settings, experiment_name: str) -> list[str]:
+    """The `report_to` list for TrainingArguments; [] when tracking is off."""
+    if not enabled:
+        return []
+    if settings.comet_api_key is not None:
+        os.environ["COMET_API_KEY"] = settings.comet_api_key.get_secret_value()
+        os.environ["COMET_START_ONLINE"] = "true"
+        os.environ["COMET_MODE"] = "create"  # a new experiment per training stage
+    else:
+        os.environ["COMET_START_ONLINE"] = "false"
+        os.environ["COMET_MODE"] = "create"
+        offline = os.environ.setdefault("COMET_OFFLINE_DIRECTORY", str(settings.path("comet")))
+        os.makedirs(offline, exist_ok=True)
+    os.environ.setdefault("COMET_PROJECT_NAME", settings.comet_project_name)
+    if settings.comet_workspace:
+        os.environ.setdefault("COMET_WORKSPACE", settings.comet_workspace)
+    os.environ["COMET_EXPERIMENT_NAME"] = experiment_name
+    os.environ.setdefault("COMET_LOG_ASSETS", "false")  # checkpoints stay in ZenML, not in Comet
+    return ["comet_ml"]

@@ -1,0 +1,53 @@
+"""ZenML Model Control Plane: metadata on the run's model version, and promotion when it beats production."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class PromotionDecision(BaseModel):
+    promoted: bool
+    metric: str
+    candidate: float | None
+    production: float | None
+    reason: str
+
+
+def decide_promotion(
+    metric: str, candidate: float | None, production: float | None, lower_is_better: bool
+) -> PromotionDecision:
+    if candidate is None:
+        return PromotionDecision(
+            promoted=False, metric=metric, candidate=None, production=production, reason=f"no {metric} measured"
+        )
+    if production is None:
+        return PromotionDecision(
+            promoted=True, metric=metric, candidate=candidate, production=None, reason="no production version yet"
+        )
+    better = candidate < production if lower_is_better else candidate > production
+    comparison = "beats" if better else "does not beat"
+    return PromotionDecision(
+        promoted=better,
+        metric=metric,
+        candidate=candidate,
+        production=production,
+        reason=f"{metric} {candidate:.4f} {comparison} production's {production:.4f}",
+    )
+
+
+def production_metric(model_name: str, metric: str, stage: str) -> float | None:
+    """The metric recorded on the model version currently in `stage`, if any."""
+    from zenml.client import Client
+
+    try:
+        version = Client().get_model_version(model_name, stage)
+    except KeyError:
+        return None
+    value = version.run_metadata.get(metric)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def promote(model_version: Any, stage: str) -> None:
+    model_version.set_stage(stage, force=True)

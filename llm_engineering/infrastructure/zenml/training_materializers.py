@@ -1,0 +1,52 @@
+"""Materializers that make the training pipeline's reports visible in the dashboard."""
+
+from __future__ import annotations
+
+import base64
+import os
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+from zenml.enums import ArtifactType, VisualizationType
+from zenml.materializers.pydantic_materializer import PydanticMaterializer
+
+from llm_engineering.application.evaluation.scores import EvaluationReport, render_markdown
+
+
+class LossCurves(BaseModel):
+    """The PNG plot plus the numbers it was drawn from."""
+
+    png_base64: str
+    histories: dict[str, list[dict[str, float]]]
+
+    @classmethod
+    def from_png(cls, png: bytes, histories: dict[str, list[dict[str, float]]]) -> LossCurves:
+        return cls(png_base64=base64.b64encode(png).decode(), histories=histories)
+
+    def png(self) -> bytes:
+        return base64.b64decode(self.png_base64)
+
+
+class EvaluationReportMaterializer(PydanticMaterializer):
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (EvaluationReport,)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA_ANALYSIS
+
+    def save_visualizations(self, data: EvaluationReport) -> dict[str, VisualizationType]:
+        uri = os.path.join(self.uri, "comparison.md")
+        with self.artifact_store.open(uri, "w") as file:
+            file.write(render_markdown(data))
+        return {uri.replace("\\", "/"): VisualizationType.MARKDOWN}
+
+    def extract_metadata(self, data: EvaluationReport) -> dict[str, Any]:
+        return data.metrics()
+
+
+class LossCurvesMaterializer(PydanticMaterializer):
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (LossCurves,)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA_ANALYSIS
+
+    def save_visualizations(self, data: LossCurves) -> dict[str, VisualizationType]:
+        uri = os.path.join(self.uri, "loss_curves.png")
+        with self.artifact_store.open(uri, "wb") as file:
+            file.write(data.png())
+        return {uri.replace("\\", "/"): VisualizationType.IMAGE}

@@ -1,0 +1,191 @@
+"""Real SFT/DPO on a tiny random Llama: adapters that change the model, exports that load, clear input errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llm_engineering.application.training.backends import HardwareError, resolve_backend
+from llm_engineering.application.training.data_preparation import DatasetError
+from llm_engineering.application.training.peft_methods import AdapterConfigError
+from llm_engineering.domain.config.training import BaseModelConfig, DpoConfig, SftConfig
+from tests.integration.conftest import make_instruction_dataset, make_preference_dataset
+
+
+def sft_config(method: str, **extra: object) -> SftConfig:
+    return SftConfig.model_validate(
+        {
+            "adapter": {"method": method, "num_virtual_tokens": 4},
+            "max_length": 64,
+            "optimization": {"max_steps": 3, "logging_steps": 1, "save_steps": 2, "learning_rate": 5e-2},
+            **extra,
+        }
+    )
+
+
+def logits_of(model, tokenizer) -> torch.Tensor:  # noqa: F821
+    import torch
+
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Explain ZenML."}], add_generation_prompt=True, return_dict=True
+    )["input_ids"]
+    with torch.no_grad():
+        return model(input_ids=torch.tensor([list(ids)])).logits[0, -1]
+
+
+@pytest.mark.parametrize("method", ["lora", "dora", "prompt_tuning"])
+def test_sft_adapter_reloads_and_changes_logits(method: str, tiny_model_dir: Path, tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    from llm_engineering.application.training.sft import train_sft
+    from llm_engineering.infrastructure.causal_lm import load_base_model, load_trained_model, read_training_info
+
+    result = train_sft(
+        make_instruction_dataset(), BaseModelConfig(name=str(tiny_model_dir)), sft_config(method), tmp_path / "sft"
+    )
+
+    assert read_training_info(result.model_dir).is_adapter
+    assert result.metrics["train_samples"] == 12 and result.metrics["eval_loss"] > 0
+    assert [entry["loss"] for entry in result.log_history if "loss" in entry]
+    tokenizer = AutoTokenizer.from_pretrained(str(result.model_dir))
+    assert "{% generation %}" in tokenizer.chat_template or "generation" in tokenizer.chat_template
+    base_logits = logits_of(load_base_model(str(tiny_model_dir)), tokenizer)
+    tuned_logits = logits_of(load_trained_model(result.model_dir), tokenizer)
+    assert not torch.allclose(base_logits, tuned_logits, atol=1e-5)
+
+
+def test_sft_then_dpo_lora_exports_a_merged_model_that_loads_offline(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llm_engineering.application.export import DatasetLineage, ModelCard, export_model
+    from llm_engineering.application.training.dpo import train_dpo
+    from llm_engineering.application.training.sft import train_sft
+    from llm_engineering.infrastructure.causal_lm import load_trained_model
+
+    base = BaseModelConfig(name=str(tiny_model_dir))
+    sft = train_sft(make_instruction_dataset(), base, sft_config("lora"), tmp_path / "sft")
+    dpo_config = DpoConfig.model_validate(
+        {"max_length": 64, "beta": 0.2, "loss_type": "ipo", "optimization": {"max_steps": 2, "logging_steps": 1}}
+    )
+    dpo = train_dpo(sft.model_dir, make_preference_dataset(), base, dpo_config, tmp_path / "dpo")
+    assert dpo.metrics["train_pairs"] == 8
+    assert any("rewards/margins" in entry for entry in dpo.log_history)
+
+    card = ModelCard(
+        title="tiny",
+        base_model=str(tiny_model_dir),
+        method="lora",
+        stage="dpo",
+        datasets=[DatasetLineage(name="instruction_dataset", version="7", artifact_id="abc-123")],
+        metrics=dpo.metrics,
+        config={},
+        merged=True,
+    )
+    exported = export_model(dpo.model_dir, tmp_path / "export", merge=True, card=card)
+
+    assert "`instruction_dataset` version 7 (artifact version id abc-123)" in (exported / "README.md").read_text()
+    merged = AutoModelForCausalLM.from_pretrained(str(exported), local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(exported), local_files_only=True)
+    assert torch.allclose(
+        logits_of(merged, tokenizer), logits_of(load_trained_model(dpo.model_dir), tokenizer), atol=1e-4
+    )
+
+
+def test_rerun_resumes_from_the_last_checkpoint(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from llm_engineering.application.training.sft import train_sft
+
+    base = BaseModelConfig(name=str(tiny_model_dir))
+    first = train_sft(make_instruction_dataset(), base, sft_config("lora"), tmp_path / "sft")
+    assert first.resumed_from is None
+    second = train_sft(make_instruction_dataset(), base, sft_config("lora"), tmp_path / "sft")
+    assert second.resumed_from is not None and second.resumed_from.endswith("checkpoint-3")
+
+
+def test_missing_columns_and_empty_splits_are_named(tiny_model_dir: Path) -> None:
+    from datasets import Dataset, DatasetDict
+
+    from llm_engineering.application.training.input_checks import check_training_inputs
+
+    base, sft, dpo = BaseModelConfig(name=str(tiny_model_dir)), sft_config("lora"), DpoConfig(max_length=64)
+    no_messages = make_instruction_dataset().remove_columns("messages")
+    with pytest.raises(DatasetError, match=r"instruction_dataset\[train\]: missing column\(s\) \['messages'\]"):
+        check_training_inputs(no_messages, make_preference_dataset(), base, sft, dpo)
+    empty = DatasetDict({"train": make_preference_dataset()["train"].select([]), "test": Dataset.from_list([])})
+    with pytest.raises(DatasetError, match=r"preference_dataset\[train\] is empty"):
+        check_training_inputs(make_instruction_dataset(), empty, base, sft, dpo)
+
+
+def test_max_length_that_truncates_every_completion_is_refused(tiny_model_dir: Path) -> None:
+    from llm_engineering.application.training.input_checks import check_training_inputs
+
+    with pytest.raises(
+        DatasetError, match=r"sft.max_length=10 truncates away every completion .* raise sft.max_length"
+    ):
+        check_training_inputs(
+            make_instruction_dataset(),
+            make_preference_dataset(),
+            BaseModelConfig(name=str(tiny_model_dir)),
+            sft_config("lora", max_length=10),
+            DpoConfig(max_length=64),
+        )
+
+
+def test_unknown_target_modules_list_the_models_modules(tiny_model_dir: Path) -> None:
+    from llm_engineering.application.training.input_checks import check_training_inputs
+
+    sft = SftConfig.model_validate({"adapter": {"method": "lora", "target_modules": ["q_proj", "query_key_value"]}})
+    with pytest.raises(AdapterConfigError, match=r"no module\(s\) \['query_key_value'\]; it has \[.*'q_proj'"):
+        check_training_inputs(
+            make_instruction_dataset(),
+            make_preference_dataset(),
+            BaseModelConfig(name=str(tiny_model_dir)),
+            sft,
+            DpoConfig(),
+        )
+
+
+def test_gpu_only_options_fail_before_training_without_a_gpu() -> None:
+    with pytest.raises(HardwareError, match=r"sft.adapter.method: qlora .* need\(s\) a CUDA GPU"):
+        resolve_backend("auto", "qlora", {"sft": "adamw_torch"}, has_cuda=False)
+    with pytest.raises(HardwareError, match=r"backend: unsloth need\(s\) a CUDA GPU"):
+        resolve_backend("unsloth", "lora", {"sft": "adamw_torch"}, has_cuda=False)
+    with pytest.raises(HardwareError, match=r"dpo.optimization.optim: adamw_8bit"):
+        resolve_backend("trl", "lora", {"dpo": "adamw_8bit"}, has_cuda=False)
+    assert resolve_backend("auto", "lora", {"sft": "adamw_torch"}, has_cuda=False) == "trl"
+
+
+def test_unknown_method_is_a_config_error_naming_the_field(tmp_path: Path) -> None:
+    from llm_engineering.application.pipeline_runner import load_for
+    from llm_engineering.application.run_config import ConfigError
+
+    config = tmp_path / "training.yaml"
+    config.write_text("parameters:\n  sft:\n    adapter:\n      method: lorax\n")
+    with pytest.raises(ConfigError, match=r"parameters.sft.adapter.method: Input should be 'full', 'lora'"):
+        load_for("training", config)
+    config.write_text("parameters:\n  sft:\n    adapter:\n      method: prefix_tuning\n")
+    with pytest.raises(ConfigError, match=r"TRL's DPOTrainer cannot train prompt-learning adapters"):
+        load_for("training", config)
+
+
+def test_comet_tracks_offline_into_the_data_dir(
+    tiny_model_dir: Path, tmp_path: Path, data_dir: Path, monkeypatch
+) -> None:  # noqa: ANN001
+    from llm_engineering.application.training.sft import train_sft
+    from llm_engineering.infrastructure.comet_tracking import comet_report_to
+    from llm_engineering.settings import get_settings
+
+    monkeypatch.delenv("COMET_API_KEY", raising=False)
+    monkeypatch.delenv("COMET_OFFLINE_DIRECTORY", raising=False)
+    report_to = comet_report_to(True, get_settings(), "test")
+    assert report_to == ["comet_ml"]
+    train_sft(
+        make_instruction_dataset(),
+        BaseModelConfig(name=str(tiny_model_dir)),
+        sft_config("lora"),
+        tmp_path,
+        report_to=report_to,
+    )
+    assert list((data_dir / "comet").resolve().glob("*.zip"))

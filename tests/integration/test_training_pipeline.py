@@ -1,0 +1,66 @@
+"""One real ZenML training run on tiny data: artifacts -> SFT -> DPO -> eval -> export -> model version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.conftest import make_instruction_dataset, make_preference_dataset
+
+TINY_RUN = {
+    "model": {"name": "tiny-assistant"},
+    "parameters": {
+        "base_model": {"name": None},
+        "sft": {
+            "max_length": 64,
+            "optimization": {"max_steps": 3, "logging_steps": 1, "save_steps": 2, "learning_rate": 1e-2},
+        },
+        "dpo": {"max_length": 64, "optimization": {"max_steps": 2, "logging_steps": 1, "save_steps": 2}},
+        "evaluation": {"loss_samples": 4, "generation_samples": 1, "max_new_tokens": 4, "preference_samples": 4},
+        "tracking": {"comet": False},
+    },
+}
+
+
+def write_config(tmp_path: Path, tiny_model_dir: Path, **overrides: dict) -> Path:
+    document = yaml.safe_load(yaml.safe_dump(TINY_RUN))
+    document["parameters"]["base_model"]["name"] = str(tiny_model_dir)
+    for block, values in overrides.items():
+        document["parameters"].setdefault(block, {}).update(values)
+    path = tmp_path / "training.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_training_pipeline_end_to_end(tmp_path: Path, tiny_model_dir: Path, data_dir: Path) -> None:
+    import zenml
+    import zenml.integrations.huggingface.materializers  # noqa: F401
+    from zenml.client import Client
+
+    from llm_engineering.application.pipeline_runner import load_for, run_pipeline
+
+    instruction = zenml.save_artifact(make_instruction_dataset(), name="instruction_dataset")
+    preference = zenml.save_artifact(make_preference_dataset(), name="preference_dataset")
+    config = write_config(tmp_path, tiny_model_dir)
+
+    run = run_pipeline("training", load_for("training", config))
+
+    assert "completed" in str(run.status).lower()
+    version = Client().get_model_version("tiny-assistant")
+    metadata = version.run_metadata
+    for key in ("base_eval_loss", "sft_eval_loss", "dpo_eval_loss", "dpo_reward_accuracy", "eval_loss"):
+        assert isinstance(metadata[key], float), key
+    assert metadata["datasets"]["instruction_dataset"]["artifact_id"] == str(instruction.id)
+    assert str(version.stage).lower().endswith("production")  # the first version always beats "no production"
+
+    exported = Path(data_dir / "exports" / "tiny-assistant")
+    card = (exported / "README.md").read_text()
+    assert f"version {instruction.version}" in card and str(preference.id) in card
+    assert (exported / "model.safetensors").is_file()  # LoRA merged into full weights
+
+    run_two = run_pipeline("training", load_for("training", config), no_cache=False)
+    assert "completed" in str(run_two.status).lower()
+    decision = run_two.steps["promote_model"].outputs["promotion_decision"][0].load()
+    assert decision["production"] == pytest.approx(metadata["eval_loss"])

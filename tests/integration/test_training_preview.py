@@ -1,0 +1,54 @@
+"""`llm-engineering preview-data` on a local dataset folder: loss tokens are the assistant's answer only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from llm_engineering.cli import app
+from tests.integration.conftest import make_instruction_dataset, make_preference_dataset
+
+
+def test_preview_data_marks_the_answer_as_loss_tokens(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from llm_engineering.application.training.chat_template import apply_chat_template
+    from llm_engineering.application.training.data_preparation import tokenize_conversation
+    from llm_engineering.application.training.data_preview import render_sample
+
+    make_instruction_dataset().save_to_disk(str(tmp_path / "instruction"))
+    make_preference_dataset().save_to_disk(str(tmp_path / "preference"))
+    config = tmp_path / "training.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "parameters": {
+                    "datasets": {
+                        "instruction": {"path": str(tmp_path / "instruction")},
+                        "preference": {"path": str(tmp_path / "preference")},
+                    },
+                    "base_model": {"name": str(tiny_model_dir)},
+                    "sft": {"max_length": 128},
+                }
+            }
+        )
+    )
+
+    result = CliRunner().invoke(app, ["preview-data", "--config", str(config), "-n", "2"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.count("carry loss (highlighted)") == 2
+    assert "Explain Qdrant in one sentence (case 0)." in result.output
+
+    tokenizer = apply_chat_template(AutoTokenizer.from_pretrained(str(tiny_model_dir)))
+    messages = make_instruction_dataset()["train"][0]["messages"]
+    row = tokenize_conversation(tokenizer, messages, 128, assistant_only=True)
+    text = render_sample(tokenizer, row["input_ids"], row["labels"])
+    loss_text = "".join(span_text for span_text, style in _styled(text) if "bold" in style)
+    assert loss_text == messages[1]["content"] + "<|im_end|>"
+
+
+def _styled(text):  # noqa: ANN001, ANN202 - (substring, style) pairs of a rich Text
+    return [(text.plain[span.start : span.end], str(span.style)) for span in text.spans]
