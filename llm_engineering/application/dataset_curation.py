@@ -38,24 +38,19 @@ def curate(
     samples = list(generated)
 
     kept, dropped, counts = apply_filters(samples, config.quality_filters)
-    report.stages.append(StageCount(stage="quality filters", samples_in=len(samples), samples_out=len(kept),
-                                    removed_by_reason={k: v for k, v in counts.items() if v}))  # fmt: skip
+    report.stages.append(_stage("quality filters", samples, kept, counts))
     removed += dropped
     samples = kept
 
     kept, dropped, dedup_report = deduplicate(samples, config.dedup, embed=embed, previous=previous)
-    report.stages.append(StageCount(stage="dedup", samples_in=len(samples), samples_out=len(kept),
-                                    removed_by_reason={k: v for k, v in dedup_report.removed_by_method.items() if v}))  # fmt: skip
+    report.stages.append(_stage("dedup", samples, kept, dedup_report.removed_by_method))
     removed += dropped
     samples = kept
 
     if config.decontamination is not None:
         kept, dropped, contamination = decontaminate(samples, config.decontamination)
-        report.stages.append(StageCount(stage="decontamination", samples_in=len(samples), samples_out=len(kept),
-                                        removed_by_reason={k: v for k, v in contamination.removed_by_method.items() if v}))  # fmt: skip
-        report.decontamination = {
-            s.name: {k: v for k, v in s.removed_by_method.items() if v} for s in contamination.eval_sets
-        }
+        report.stages.append(_stage("decontamination", samples, kept, contamination.removed_by_method))
+        report.decontamination = {s.name: _nonzero(s.removed_by_method) for s in contamination.eval_sets}
         removed += dropped
         samples = kept
     report.new_samples = len(samples)
