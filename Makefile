@@ -41,6 +41,17 @@ run-training-pipeline:
 preview-data:
 	$(CLI) preview-data --config configs/training.yaml -n 3
 
+# Local ZenML server + dashboard at http://127.0.0.1:8237 (offline, background); runs show up there while it is up.
+dashboard:
+	$(CLI) dashboard
+
+dashboard-stop:
+	$(CLI) dashboard --stop
+
+# Long-running local trigger: reruns the pipelines when watched sources change (docs/operations.md).
+schedule:
+	$(CLI) schedule --config configs/schedule.yaml
+
 bench-efficacy:
 	$(BIN)/python benchmarks/efficacy.py
 

@@ -27,6 +27,15 @@ def validate(
     """Validate a pipeline config without running anything."""
     from llm_engineering.application.pipeline_runner import load_for
 
+    if pipeline is None and config.stem.split("-", 1)[0] == "schedule":
+        from llm_engineering.application.scheduling.schedule_config import load_schedule
+
+        try:
+            load_schedule(config)  # also validates the pipeline configs it points at
+        except ConfigError as exc:
+            _fail(str(exc))
+        console.print(f"[green]ok[/] {config} is a valid schedule config", highlight=False)
+        return
     name = pipeline or guess_pipeline(str(config))
     if name is None:
         _fail(f"{config}: cannot tell the pipeline from the file name; pass --pipeline ({', '.join(PIPELINES)})")
@@ -76,6 +85,93 @@ def preview_data(
         preview_training_data(loaded.parameters, count, Console())
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
+
+
+@app.command()
+def dashboard(
+    stop: bool = typer.Option(False, "--stop", help="stop the local server instead"),
+    port: int = typer.Option(8237, help="port of the local ZenML server"),
+) -> None:
+    """Start the local ZenML server and dashboard (offline, background) and print its URL; --stop stops it."""
+    from llm_engineering.infrastructure.zenml.dashboard import DashboardError, start_dashboard, stop_dashboard
+
+    try:
+        if stop:
+            console.print(stop_dashboard(), highlight=False)
+            return
+        url = start_dashboard(port=port)
+    except DashboardError as exc:
+        _fail(str(exc))
+    console.print(f"ZenML dashboard: [bold]{url}[/] (runs, artifacts, lineage); stop it with `make dashboard-stop`")
+    typer.echo(url)
+
+
+@app.command()
+def lineage(
+    target: str = typer.Argument(..., help="artifact[:version] or model:<name>[:version]"),
+    max_sources: int = typer.Option(10, "--max-sources", help="raw documents listed per artifact"),
+    markdown: bool = typer.Option(False, "--markdown", help="print markdown (as in the model card)"),
+) -> None:
+    """Print where an artifact or model version came from: steps, runs, datasets, chunks, documents, sources."""
+    from llm_engineering.application.lineage import LineageError, lineage_for
+    from llm_engineering.application.lineage_rendering import lineage_markdown, lineage_tree
+
+    try:
+        result = lineage_for(target, max_sources)
+    except LineageError as exc:
+        _fail(str(exc))
+    if markdown:
+        typer.echo(lineage_markdown(result))
+    else:
+        Console(width=max(Console().width, 160)).print(lineage_tree(result))
+
+
+@app.command()
+def schedule(
+    config: Path = typer.Option(Path("configs/schedule.yaml"), "--config", "-c", help="schedule YAML"),
+    once: bool = typer.Option(False, "--once", help="one check (and run, if changed), then exit"),
+    max_ticks: int | None = typer.Option(None, "--max-ticks", help="stop after N checks"),
+    orchestrator_schedule: bool = typer.Option(
+        False, "--orchestrator-schedule", help="register a ZenML Schedule on the active orchestrator instead"
+    ),
+) -> None:
+    """Rerun the feature pipeline (and training) when watched sources change, on a cron or interval."""
+    import logging
+
+    from llm_engineering.application.run_summary import print_tick_summary
+    from llm_engineering.application.scheduling.schedule_config import load_schedule
+
+    try:
+        loaded = load_schedule(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+    if orchestrator_schedule:
+        from llm_engineering.application.scheduling.orchestrator_schedule import (
+            SchedulingUnsupported,
+            schedule_on_orchestrator,
+        )
+
+        try:
+            schedule_on_orchestrator(loaded)
+        except SchedulingUnsupported as exc:
+            _fail(str(exc))
+        console.print(f"registered {loaded.config.schedule.describe()} on the active orchestrator", highlight=False)
+        return
+    from rich.logging import RichHandler
+
+    from llm_engineering.application.scheduling.trigger import run_trigger
+
+    package_logger = logging.getLogger("llm_engineering")
+    package_logger.setLevel(logging.INFO)
+    if not any(isinstance(handler, RichHandler) for handler in package_logger.handlers):
+        package_logger.addHandler(RichHandler(console=console, show_path=False))
+    try:
+        results = run_trigger(loaded, max_ticks=1 if once else max_ticks, on_tick=print_tick_summary)
+    except KeyboardInterrupt:
+        console.print("trigger stopped")
+        return
+    if once and results and results[-1].outcome == "failed":
+        sys.exit(1)
 
 
 if __name__ == "__main__":

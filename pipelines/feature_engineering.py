@@ -1,5 +1,7 @@
 from zenml import pipeline
+from zenml.client import Client
 
+from llm_engineering.domain.config.dataset_generation import DatasetGenerationConfig
 from llm_engineering.domain.config.feature_engineering import (
     ChunkingConfig,
     CleaningConfig,
@@ -11,12 +13,25 @@ from steps.chunk.chunk_documents import chunk_documents
 from steps.clean.clean_documents import clean_documents
 from steps.clean.select_changed_documents import select_changed_documents
 from steps.crawl.crawl_sources import crawl_sources
+from steps.datasets.curate_samples import curate_instruction_samples, curate_preference_samples
+from steps.datasets.generate_instruction_samples import generate_instruction_samples
+from steps.datasets.generate_preference_samples import generate_preference_samples
+from steps.datasets.mark_documents_generated import mark_documents_generated
+from steps.datasets.publish_datasets import publish_datasets
+from steps.datasets.select_generation_chunks import select_generation_chunks
 from steps.embed.embed_and_load import embed_and_load
+
+
+def _latest_version(name: str):  # noqa: ANN202 - an artifact version, linked as a step input (lineage)
+    # Listing is not lazy inside a pipeline (get_artifact_version is, and would fail later, at step time).
+    versions = Client().list_artifact_versions(artifact=name, sort_by="desc:created", size=1)
+    return versions.items[0] if versions.items else None
 
 
 @pipeline
 def feature_engineering(
     crawl: CrawlConfig,
+    datasets: DatasetGenerationConfig,
     cleaning: CleaningConfig,
     chunking: ChunkingConfig,
     embedding: EmbeddingConfig,
@@ -26,4 +41,18 @@ def feature_engineering(
     changed_documents = select_changed_documents(raw_documents, chunking, embedding, qdrant)
     cleaned_documents = clean_documents(changed_documents, cleaning)
     chunks = chunk_documents(cleaned_documents, chunking, embedding)
-    embed_and_load(chunks, cleaned_documents, chunking, embedding, qdrant)
+    embedded_chunks = embed_and_load(chunks, cleaned_documents, chunking, embedding, qdrant)
+    if not datasets.enabled:
+        return
+    # Incremental versions: the new samples are deduplicated against, and appended to, the latest ones.
+    last_instructions = _latest_version("instruction_dataset") if datasets.incremental else None
+    last_preferences = _latest_version("preference_dataset") if datasets.incremental else None
+    generation_chunks = select_generation_chunks(embedded_chunks, chunking, embedding, qdrant, datasets)
+    generated_instructions = generate_instruction_samples(generation_chunks, datasets)
+    curated_instructions = curate_instruction_samples(generated_instructions, datasets, embedding, last_instructions)
+    generated_preferences = generate_preference_samples(curated_instructions, datasets)
+    curated_preferences = curate_preference_samples(generated_preferences, datasets, embedding, last_preferences)
+    instruction_dataset, _, _, _ = publish_datasets(
+        curated_instructions, curated_preferences, datasets, last_instructions, last_preferences
+    )
+    mark_documents_generated(instruction_dataset, generation_chunks, chunking, embedding, qdrant, datasets)

@@ -176,6 +176,7 @@ def chunk_document(document: CleanedDocument, config: ChunkingConfig, tokenizer:
                 text=text,
                 token_count=tokens,
                 content_hash=digest,
+                author=document.author,
             )
         )
     return chunks

@@ -14,7 +14,7 @@ from llm_engineering.application.decontamination import decontaminate
 from llm_engineering.application.dedup import EmbedFunction, deduplicate
 from llm_engineering.application.quality_filters import apply_filters
 from llm_engineering.application.sample_text import Sample
-from llm_engineering.domain.config.dataset_generation import DatasetsConfig
+from llm_engineering.domain.config.dataset_generation import DatasetGenerationConfig
 from llm_engineering.domain.samples import CurationReport, FailedGeneration, RemovedSample, StageCount
 
 
@@ -22,7 +22,7 @@ def curate(
     name: str,
     generated: Sequence[Sample],
     failures: Sequence[FailedGeneration],
-    config: DatasetsConfig,
+    config: DatasetGenerationConfig,
     embed: EmbedFunction | None,
     previous: Sequence[Sample] = (),
     usage: dict[str, float] | None = None,

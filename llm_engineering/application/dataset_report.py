@@ -33,7 +33,12 @@ def _histogram(lengths: list[int], bins: int = 10) -> str:
     return f"<table><tr><th>words</th><th>samples</th></tr>{rows}</table>"
 
 
+def render_page(sections: list[str]) -> str:
+    return f"<html><head>{STYLE}</head><body>{''.join(sections)}</body></html>"
+
+
 def render_dataset_report(report: CurationReport, dataset: DatasetDict, kind: str, max_samples: int = 3) -> str:
+    """One dataset's section of the report page."""
     answer_field = "answer" if kind == "instruction" else "chosen"
     prompt_field = "instruction" if kind == "instruction" else "prompt"
     stages = "".join(
@@ -42,7 +47,7 @@ def render_dataset_report(report: CurationReport, dataset: DatasetDict, kind: st
         for s in report.stages
     )
     parts = [
-        f"<html><head>{STYLE}</head><body><h1>{escape(report.dataset)}</h1>",
+        f"<h1>{escape(report.dataset)}</h1>",
         f"<p>train <b>{report.train}</b> · test <b>{report.test}</b> · previous version "
         f"{report.previous_version_samples} · new {report.new_samples} · generation failures "
         f"{report.generation_failures}</p>",
@@ -74,5 +79,4 @@ def render_dataset_report(report: CurationReport, dataset: DatasetDict, kind: st
                 + (f"\n<i>rejected:</i> {escape(row['rejected'])}" if kind == "preference" else "")
                 + "</div><hr>"
             )
-    parts.append("</body></html>")
     return "".join(parts)

@@ -92,6 +92,7 @@ def _payload(chunk: Chunk) -> dict:
         "text": chunk.text,
         "token_count": chunk.token_count,
         "content_hash": chunk.content_hash,
+        "author": chunk.author,
     }
 
 

@@ -16,6 +16,13 @@ from llm_engineering.domain.documents import (
     RawDocuments,
     SkippedItem,
 )
+from llm_engineering.domain.samples import (
+    CuratedInstructions,
+    CuratedPreferences,
+    GeneratedInstructions,
+    GeneratedPreferences,
+    RemovedSamples,
+)
 
 MAX_ROWS = 50
 
@@ -60,6 +67,25 @@ def summarize(data: BaseModel) -> dict[str, Any]:
         }
     if isinstance(data, EmbeddingSummary):
         return data.model_dump(exclude={"embedded_chunk_ids"})
+    if isinstance(data, (GeneratedInstructions, GeneratedPreferences)):
+        summary = {
+            "samples": len(data.samples),
+            "failed": len(data.failures),
+            "failed_by_reason": dict(Counter(f.error.split(":")[0] for f in data.failures)),
+            **{f"llm_{k}": v for k, v in data.usage.items()},
+        }
+        if isinstance(data, GeneratedInstructions):
+            summary["extracts"] = data.extracts
+        return summary
+    if isinstance(data, (CuratedInstructions, CuratedPreferences)):
+        return {
+            "samples": len(data.samples),
+            "removed": len(data.removed),
+            "removed_by_stage": dict(Counter(r.stage for r in data.removed)),
+            "stages": [f"{s.stage}: {s.samples_in} -> {s.samples_out}" for s in data.report.stages],
+        }
+    if isinstance(data, RemovedSamples):
+        return {"samples": len(data.samples), "by_stage": dict(Counter(r.stage for r in data.samples))}
     raise TypeError(f"no summary for {type(data).__name__}")
 
 
@@ -80,6 +106,16 @@ def render_markdown(data: BaseModel) -> str:
         documents = data.documents
         lines += ["", "## documents", "", "| source | location | title | author |", "|---|---|---|---|"]
         lines += [f"| {d.source} | {d.location} | {d.title or ''} | {d.author or ''} |" for d in documents[:MAX_ROWS]]
+    if isinstance(data, (RemovedSamples, CuratedInstructions, CuratedPreferences)):
+        removed = data.samples if isinstance(data, RemovedSamples) else data.removed
+        lines += ["", "## removed samples", "", "| sample | stage | reason | matched |", "|---|---|---|---|"]
+        lines += [f"| {r.sample_id[:12]} | {r.stage} | {r.reason} | {r.matched or ''} |" for r in removed[:MAX_ROWS]]
+    if isinstance(data, (GeneratedInstructions, GeneratedPreferences)) and data.failures:
+        lines += ["", "## failed generations", "", "| chunk | error | raw output |", "|---|---|---|"]
+        lines += [
+            f"| {f.chunk_id[:12]} | {f.error} | {f.raw_output[:120].replace('|', '/').replace(chr(10), ' ')} |"
+            for f in data.failures[:MAX_ROWS]
+        ]
     if isinstance(data, Chunks) and data.chunks:
         lines += ["", "## first chunks", ""]
         for chunk in data.chunks[:3]:

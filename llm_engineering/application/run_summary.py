@@ -46,3 +46,23 @@ def print_run_summary(run: Any, console: Console | None = None) -> None:
         f"Inspect it with `zenml pipeline runs describe {run.id}`, or in the dashboard: "
         f"`make dashboard`, then {DASHBOARD_URL}/runs/{run.id}"
     )
+
+
+def tick_summary_line(tick: Any) -> str:
+    """One line per scheduler tick (a `scheduling.trigger.TickResult`): when, what happened, what ran."""
+    parts = [f"tick {tick.tick} {tick.started_at:%Y-%m-%d %H:%M:%S}", tick.outcome, f"{tick.seconds:.1f}s"]
+    if tick.changes:
+        changed = sum(len(items) for items in tick.changes.values())
+        parts.append(f"{changed} change(s) in {', '.join(sorted(tick.changes))}")
+    if tick.runs:
+        parts.append("runs: " + "; ".join(tick.runs))
+    if tick.check_errors:
+        parts.append(f"{len(tick.check_errors)} source(s) not checkable")
+    if tick.error:
+        parts.append(f"error: {tick.error.splitlines()[0][:200]}")
+    return " | ".join(parts)
+
+
+def print_tick_summary(tick: Any, console: Console | None = None) -> None:
+    style = {"ran": "green", "failed": "bold red", "skipped_busy": "yellow"}.get(tick.outcome, "dim")
+    (console or Console()).print(tick_summary_line(tick), style=style, highlight=False, markup=False)

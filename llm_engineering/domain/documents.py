@@ -89,6 +89,7 @@ class Chunk(BaseModel):
     text: str
     token_count: int
     content_hash: str
+    author: str | None = None
 
 
 class Chunks(BaseModel):

@@ -97,6 +97,39 @@ class ChunkStore:
                 wait=True,
             )
 
+    def indexed_documents(self, index_fingerprint: str) -> list[dict[str, Any]]:
+        """Completion markers (payloads) of the documents fully indexed with this fingerprint."""
+        return [p for p in self.scroll_payloads(self.documents_collection) if p.get("fingerprint") == index_fingerprint]
+
+    def set_document_mark(self, document_ids: list[str], index_fingerprint: str, mark: str) -> None:
+        if not document_ids:
+            return
+        self.client.set_payload(
+            self.documents_collection,
+            payload={mark: True},
+            points=models.Filter(
+                must=[
+                    models.FieldCondition(key="document_id", match=models.MatchAny(any=document_ids)),
+                    models.FieldCondition(key="fingerprint", match=models.MatchValue(value=index_fingerprint)),
+                ]
+            ),
+            wait=True,
+        )
+
+    def chunk_payloads_of(self, document_ids: list[str]) -> list[dict[str, Any]]:
+        if not document_ids:
+            return []
+        wanted = models.Filter(must=[models.FieldCondition(key="document_id", match=models.MatchAny(any=document_ids))])
+        payloads: list[dict[str, Any]] = []
+        offset = None
+        while True:
+            records, offset = self.client.scroll(
+                self.collection, scroll_filter=wanted, limit=1000, offset=offset, with_payload=True
+            )
+            payloads.extend({"id": str(r.id), **(r.payload or {})} for r in records)
+            if offset is None:
+                return payloads
+
     def count(self) -> int:
         if not self.client.collection_exists(self.collection):
             return 0

@@ -25,6 +25,7 @@ def embed_and_load(
             "location": d.location,
             "source": d.source,
             "title": d.title,
+            "author": d.author,
             "content_hash": d.content_hash,
             "fetched_at": d.fetched_at.isoformat(),
         }

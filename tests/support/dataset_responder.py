@@ -31,6 +31,9 @@ def dataset_responder(body: dict[str, Any]) -> str:
     if "Grade the answer" in prompt:
         answer = prompt.split("Answer:", 1)[1].split("Grade the answer", 1)[0].strip()
         return "Score: 5" if answer and answer in extract else "Score: 2"
+    if "Write the question that the text above answers" in first:
+        passage = first.split("\n\nWrite the question", 1)[0]
+        return f"Question: What does this passage explain: {' '.join(passage.split()[:4])}?"
     if "Write one question" in first and extract:  # an instruction prompt, or its repair
         if "HOPELESS" in extract or ("MALFORMED" in extract and len(messages) == 1):
             return "Sure! Here is something about the text."

@@ -34,6 +34,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "TestServer/1.0"
     slow_seconds = 3.0
     requests: list[str] = []
+    pages: dict[str, tuple[str, str]] = {}  # path -> (html, ETag), set per server with Site.set_page
 
     def log_message(self, *args: object) -> None:  # keep test output quiet
         pass
@@ -51,6 +52,12 @@ class Handler(BaseHTTPRequestHandler):
         type(self).requests.append(self.path)
         if self.path == "/robots.txt":
             self._send(200, ROBOTS.encode(), "text/plain")
+        elif self.path in self.pages:
+            body, etag = self.pages[self.path]
+            if self.headers.get("If-None-Match") == etag:
+                self._send(304, b"", ETag=etag)  # conditional GET: the scheduler's cheap change check
+            else:
+                self._send(200, body.encode("utf-8"), ETag=etag)
         elif self.path in PAGES:
             self._send(200, PAGES[self.path].encode("utf-8"), ETag='"v1"')
         elif self.path == "/moved":
@@ -92,10 +99,14 @@ class Site:
     def requests(self) -> list[str]:
         return self.handler.requests
 
+    def set_page(self, path: str, html: str, etag: str) -> None:
+        """Serve (or replace) a page; conditional GETs with a matching If-None-Match get a 304."""
+        self.handler.pages[path] = (html, etag)
+
 
 @contextmanager
 def serve() -> Iterator[Site]:
-    handler = type("TestHandler", (Handler,), {"requests": []})
+    handler = type("TestHandler", (Handler,), {"requests": [], "pages": {}})
     server = QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -9,7 +9,7 @@ from llm_engineering.application.dataset_generation.instructions import generate
 from llm_engineering.application.dataset_generation.parsing import ParseError, parse_question_answer, parse_score
 from llm_engineering.application.dataset_generation.preferences import generate_preferences
 from llm_engineering.domain.config.dataset_generation import (
-    DatasetsConfig,
+    DatasetGenerationConfig,
     ExtractConfig,
     InstructionGenerationConfig,
     PreferenceGenerationConfig,
@@ -45,7 +45,11 @@ def chunk(document_id: str, index: int, text: str) -> Chunk:
 @pytest.fixture
 def extracts():
     chunks = [chunk(d, 0, t) for d, t in TEXTS.items()]
-    return build_extracts(chunks, ExtractConfig(min_characters=20), {"doc-a": "Maya"})
+    chunks[0].author = "Maya"
+    return build_extracts(chunks, ExtractConfig(min_characters=20))
+
+
+QA = InstructionGenerationConfig(mode="question_answer", pairs_per_extract=2)
 
 
 @pytest.fixture
@@ -66,7 +70,7 @@ def test_extracts_merge_consecutive_chunks_without_repeating_the_overlap():
         chunk("doc", 1, "Second sentence follows. Third one ends it."),
         chunk("doc", 2, "A new part starts. " * 30),
     ]
-    extracts = build_extracts(chunks, ExtractConfig(max_characters=300, min_characters=10), {})
+    extracts = build_extracts(chunks, ExtractConfig(max_characters=300, min_characters=10))
     assert extracts[0].text == "First sentence here. Second sentence follows.\n\nThird one ends it."
     assert extracts[0].chunk_ids == ["doc-0", "doc-1"]
     assert extracts[1].chunk_ids == ["doc-2"]
@@ -75,7 +79,7 @@ def test_extracts_merge_consecutive_chunks_without_repeating_the_overlap():
 
 def test_instruction_pairs_with_repair_and_recorded_failures(server, tmp_path, extracts):
     provider = provider_for(server, tmp_path)
-    result = generate_instructions(extracts, provider, InstructionGenerationConfig(pairs_per_extract=2), PromptFiles())
+    result = generate_instructions(extracts, provider, QA, PromptFiles())
     by_document = {}
     for sample in result.samples:
         by_document.setdefault(sample.document_id, []).append(sample)
@@ -91,17 +95,37 @@ def test_instruction_pairs_with_repair_and_recorded_failures(server, tmp_path, e
         "after repair: missing a 'Question:' line followed by an 'Answer:' line"
     ] * 2
     assert result.failures[0].raw_output == "Sure! Here is something about the text."
-    assert "Maya" in server.requests[0]["messages"][0]["content"]  # answers in the author's voice
+    assert any("written by Maya" in r["messages"][0]["content"] for r in server.requests)  # the author's voice
 
     calls = server.request_count
-    again = generate_instructions(extracts, provider, InstructionGenerationConfig(pairs_per_extract=2), PromptFiles())
+    again = generate_instructions(extracts, provider, QA, PromptFiles())
     assert server.request_count == calls  # a rerun is answered from the cache
     assert [s.sample_id for s in again.samples] == [s.sample_id for s in result.samples]
 
 
+def test_backtranslation_keeps_the_source_passage_as_the_answer(server, tmp_path):
+    text = (
+        "Author: Maya\n\n"
+        + "LoRA freezes the base weights and learns two small matrices per layer, so memory drops. " * 3
+        + "\n\n```python\nconfig = LoraConfig(r=16)\n\nmodel = get_peft_model(model, config)\n```\n\n"
+        + "Rank sixteen is a good default for small models; raise it when the task is far from pretraining. " * 3
+    )
+    extracts = build_extracts([chunk("doc-a", 0, text)], ExtractConfig(min_characters=20))
+    provider = provider_for(server, tmp_path)
+    config = InstructionGenerationConfig(pairs_per_extract=3, passage_max_characters=300, passage_min_characters=50)
+    result = generate_instructions(extracts, provider, config, PromptFiles())
+    answers = [s.answer for s in result.samples]
+    assert len(answers) == 3 and not result.failures
+    assert answers[0].startswith("LoRA freezes the base weights")
+    assert answers[1].startswith("```python\nconfig = LoraConfig(r=16)\n\nmodel") and answers[1].endswith("```")
+    assert answers[2].startswith("Rank sixteen")
+    assert all("Author:" not in a for a in answers)  # the byline is metadata, not an answer
+    assert result.samples[0].instruction == "What does this passage explain: LoRA freezes the base?"
+
+
 def test_json_output_format_uses_response_format(server, tmp_path, extracts):
     provider = provider_for(server, tmp_path)
-    config = InstructionGenerationConfig(pairs_per_extract=1, output_format="json")
+    config = InstructionGenerationConfig(mode="question_answer", pairs_per_extract=1, output_format="json")
     result = generate_instructions(extracts[:1], provider, config, PromptFiles())
     assert result.samples[0].answer == "LoRA trains two small matrices per layer."
     assert server.requests[0]["response_format"] == {"type": "json_object"}
@@ -112,7 +136,7 @@ def test_transient_faults_are_retried_and_a_persistent_one_costs_one_sample(serv
     server.always("Packing joins", Fault.server_error(503))
     provider = provider_for(server, tmp_path)
     result = generate_instructions(
-        extracts[:2], provider, InstructionGenerationConfig(pairs_per_extract=1), PromptFiles()
+        extracts[:2], provider, QA.model_copy(update={"pairs_per_extract": 1}), PromptFiles()
     )
     assert [s.document_id for s in result.samples] == ["doc-a"]
     assert len(result.failures) == 1 and "HTTP 503" in result.failures[0].error
@@ -122,7 +146,7 @@ def test_transient_faults_are_retried_and_a_persistent_one_costs_one_sample(serv
 def test_extract_vs_generated_preferences(server, tmp_path, extracts):
     provider = provider_for(server, tmp_path)
     samples = generate_instructions(
-        extracts[:2], provider, InstructionGenerationConfig(pairs_per_extract=1), PromptFiles()
+        extracts[:2], provider, QA.model_copy(update={"pairs_per_extract": 1}), PromptFiles()
     ).samples
     pairs = generate_preferences(samples, provider, PreferenceGenerationConfig(), PromptFiles())
     assert len(pairs.samples) == 2 and not pairs.failures
@@ -135,7 +159,7 @@ def test_extract_vs_generated_preferences(server, tmp_path, extracts):
 def test_judge_ranked_preferences_pick_best_and_worst(server, tmp_path, extracts):
     provider = provider_for(server, tmp_path)
     samples = generate_instructions(
-        extracts[:2], provider, InstructionGenerationConfig(pairs_per_extract=1), PromptFiles()
+        extracts[:2], provider, QA.model_copy(update={"pairs_per_extract": 1}), PromptFiles()
     ).samples
     config = PreferenceGenerationConfig(strategy="judge_ranked", candidates=3)
     pairs = generate_preferences(samples, provider, config, PromptFiles())
@@ -166,4 +190,6 @@ def test_parsing_is_forgiving_about_layout_and_strict_about_content():
 
 def test_json_output_needs_a_server():
     with pytest.raises(ValueError, match="output_format 'json' needs llm.provider 'openai'"):
-        DatasetsConfig(instructions={"output_format": "json"})
+        DatasetGenerationConfig(instructions={"output_format": "json", "mode": "question_answer"})
+    with pytest.raises(ValueError, match="output_format 'json' is for mode 'question_answer'"):
+        DatasetGenerationConfig(instructions={"output_format": "json"})

@@ -19,7 +19,7 @@ def strip_overlap(previous: str, following: str) -> str:
     return following
 
 
-def build_extracts(chunks: list[Chunk], config: ExtractConfig, authors: dict[str, str | None]) -> list[Extract]:
+def build_extracts(chunks: list[Chunk], config: ExtractConfig) -> list[Extract]:
     by_document: dict[str, list[Chunk]] = defaultdict(list)
     for chunk in chunks:
         by_document[chunk.document_id].append(chunk)
@@ -31,23 +31,23 @@ def build_extracts(chunks: list[Chunk], config: ExtractConfig, authors: dict[str
         for chunk in document_chunks:
             addition = strip_overlap(group[-1].text, chunk.text) if group else chunk.text
             if group and len(text) + len(addition) > config.max_characters:
-                extracts.append(_extract(document_id, group, text, authors))
+                extracts.append(_extract(document_id, group, text))
                 group, text, addition = [], "", chunk.text
             group.append(chunk)
             text = f"{text}\n\n{addition}" if text else addition
         if group:
-            extracts.append(_extract(document_id, group, text, authors))
+            extracts.append(_extract(document_id, group, text))
     extracts = [e for e in extracts if len(e.text) >= config.min_characters]
     return extracts[: config.max_extracts] if config.max_extracts else extracts
 
 
-def _extract(document_id: str, group: list[Chunk], text: str, authors: dict[str, str | None]) -> Extract:
+def _extract(document_id: str, group: list[Chunk], text: str) -> Extract:
     return Extract(
         extract_id=point_id("\n".join(c.chunk_id for c in group)),
         document_id=document_id,
         chunk_ids=[c.chunk_id for c in group],
         source=group[0].source,
         location=group[0].location,
-        author=authors.get(document_id),
+        author=group[0].author,
         text=text,
     )

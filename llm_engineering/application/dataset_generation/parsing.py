@@ -63,6 +63,22 @@ def _words(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
+def parse_question(text: str) -> str:
+    """One question, labelled or not; the first line is taken when the model runs on."""
+    if not text.strip():
+        raise ParseError("the reply was empty")
+    label = QUESTION_LABEL.search(text)
+    body = text[label.end() :] if label else text
+    answer_label = ANSWER_LABEL.search(body)
+    body = body[: answer_label.start()] if answer_label else body
+    question = _tidy(next((line for line in body.splitlines() if line.strip()), ""))
+    if not question:
+        raise ParseError("the question is empty")
+    if len(question) > 300:
+        raise ParseError("the question is over 300 characters")
+    return question
+
+
 def parse_score(text: str) -> int:
     match = SCORE.search(text) or re.fullmatch(r"\s*([1-5])\s*", text)
     if match is None:

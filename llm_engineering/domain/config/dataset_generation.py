@@ -28,6 +28,8 @@ DEFAULT_ANGLES = [
 class PromptFiles(StrictModel):
     """Template files (string.Template, `$name` placeholders); point any of them elsewhere in YAML."""
 
+    backtranslation: Path = PROMPTS_DIR / "backtranslation.txt"
+    repair_question: Path = PROMPTS_DIR / "repair_question.txt"
     instruction: Path = PROMPTS_DIR / "instruction.txt"
     instruction_json: Path = PROMPTS_DIR / "instruction_json.txt"
     repair: Path = PROMPTS_DIR / "repair.txt"
@@ -52,7 +54,16 @@ class ExtractConfig(StrictModel):
 
 
 class InstructionGenerationConfig(StrictModel):
+    mode: Literal["backtranslation", "question_answer"] = Field(
+        "backtranslation",
+        description="backtranslation: the answer is a passage of the source (the author's own style) and the LLM "
+        "writes the question it answers, which small local models do well; question_answer: the LLM writes both",
+    )
     pairs_per_extract: int = Field(2, ge=1, le=len(DEFAULT_ANGLES) * 4)
+    passage_max_characters: int = Field(700, ge=100, description="backtranslation: longest answer passage")
+    passage_min_characters: int = Field(
+        120, ge=1, description="backtranslation: shorter passages are merged or skipped"
+    )
     angles: list[str] = Field(DEFAULT_ANGLES, min_length=1, description="one pair per angle, cycled")
     output_format: Literal["text", "json"] = Field(
         "text", description="text ('Question:'/'Answer:' lines) suits small local models; json uses response_format"
@@ -72,7 +83,7 @@ class HubConfig(StrictModel):
     private: bool = True
 
 
-class DatasetsConfig(StrictModel):
+class DatasetGenerationConfig(StrictModel):
     enabled: bool = True
     llm: LLMConfig = LLMConfig()
     prompts: PromptFiles = PromptFiles()
@@ -89,7 +100,9 @@ class DatasetsConfig(StrictModel):
     hub: HubConfig = HubConfig()
 
     @model_validator(mode="after")
-    def _json_needs_a_server(self) -> DatasetsConfig:
+    def _json_needs_a_server(self) -> DatasetGenerationConfig:
+        if self.instructions.output_format == "json" and self.instructions.mode == "backtranslation":
+            raise ValueError("instructions.output_format 'json' is for mode 'question_answer'")
         if self.instructions.output_format == "json" and self.llm.provider == "local":
             raise ValueError("instructions.output_format 'json' needs llm.provider 'openai' (response_format)")
         return self

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AnyHttpUrl, Field, TypeAdapter, field_validator, model_validator
 
 from llm_engineering.domain.config.base import StrictModel
+from llm_engineering.domain.config.dataset_generation import DatasetGenerationConfig
 
 DEFAULT_VENDORED = [
     "**/node_modules/**",
@@ -137,6 +138,7 @@ class QdrantConfig(StrictModel):
 
 class FeatureEngineeringParameters(StrictModel):
     crawl: CrawlConfig
+    datasets: DatasetGenerationConfig = DatasetGenerationConfig()
     cleaning: CleaningConfig = CleaningConfig()
     chunking: ChunkingConfig = ChunkingConfig()
     embedding: EmbeddingConfig = EmbeddingConfig()

@@ -10,6 +10,13 @@ from zenml.materializers.pydantic_materializer import PydanticMaterializer
 
 from llm_engineering.application.reports import render_markdown, summarize
 from llm_engineering.domain.documents import Chunks, CleanedDocuments, EmbeddingSummary, RawDocuments
+from llm_engineering.domain.samples import (
+    CuratedInstructions,
+    CuratedPreferences,
+    GeneratedInstructions,
+    GeneratedPreferences,
+    RemovedSamples,
+)
 
 
 def flat_metadata(summary: dict[str, Any]) -> dict[str, Any]:
@@ -18,7 +25,17 @@ def flat_metadata(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 class ReportedModelMaterializer(PydanticMaterializer):
-    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (RawDocuments, CleanedDocuments, Chunks, EmbeddingSummary)
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (
+        RawDocuments,
+        CleanedDocuments,
+        Chunks,
+        EmbeddingSummary,
+        GeneratedInstructions,
+        GeneratedPreferences,
+        CuratedInstructions,
+        CuratedPreferences,
+        RemovedSamples,
+    )
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
 
     def save_visualizations(self, data: Any) -> dict[str, VisualizationType]:

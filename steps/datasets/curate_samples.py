@@ -1,0 +1,69 @@
+"""Quality filters, dedup (also against the previous dataset version) and decontamination."""
+
+from typing import Annotated
+
+import zenml.integrations.huggingface.materializers  # noqa: F401 - registers the DatasetDict materializer
+from datasets import DatasetDict
+from zenml import log_metadata, step
+
+from llm_engineering.application.dataset_curation import curate
+from llm_engineering.application.dataset_publication import from_dataset_dict
+from llm_engineering.application.reports import summarize
+from llm_engineering.domain.config.dataset_generation import DatasetGenerationConfig
+from llm_engineering.domain.config.feature_engineering import EmbeddingConfig
+from llm_engineering.domain.samples import (
+    CuratedInstructions,
+    CuratedPreferences,
+    GeneratedInstructions,
+    GeneratedPreferences,
+)
+from llm_engineering.infrastructure.embedder import Embedder
+from llm_engineering.infrastructure.zenml.materializers import ReportedModelMaterializer, flat_metadata
+
+
+def _previous(dataset: DatasetDict | None, kind: str) -> list:
+    if dataset is None:
+        return []
+    return [sample for split in from_dataset_dict(dataset, kind).values() for sample in split]
+
+
+@step(output_materializers=ReportedModelMaterializer)
+def curate_instruction_samples(
+    generated_instructions: GeneratedInstructions,
+    datasets: DatasetGenerationConfig,
+    embedding: EmbeddingConfig,
+    previous_instruction_dataset: DatasetDict | None = None,
+) -> Annotated[CuratedInstructions, "curated_instructions"]:
+    samples, removed, report = curate(
+        "instruction_dataset",
+        generated_instructions.samples,
+        generated_instructions.failures,
+        datasets,
+        Embedder(embedding.model, embedding.device, embedding.batch_size).encode,
+        previous=_previous(previous_instruction_dataset, "instruction"),
+        usage=generated_instructions.usage,
+    )
+    curated = CuratedInstructions(samples=samples, removed=removed, report=report)
+    log_metadata(flat_metadata(summarize(curated)))
+    return curated
+
+
+@step(output_materializers=ReportedModelMaterializer)
+def curate_preference_samples(
+    generated_preferences: GeneratedPreferences,
+    datasets: DatasetGenerationConfig,
+    embedding: EmbeddingConfig,
+    previous_preference_dataset: DatasetDict | None = None,
+) -> Annotated[CuratedPreferences, "curated_preferences"]:
+    samples, removed, report = curate(
+        "preference_dataset",
+        generated_preferences.samples,
+        generated_preferences.failures,
+        datasets,
+        Embedder(embedding.model, embedding.device, embedding.batch_size).encode,
+        previous=_previous(previous_preference_dataset, "preference"),
+        usage=generated_preferences.usage,
+    )
+    curated = CuratedPreferences(samples=samples, removed=removed, report=report)
+    log_metadata(flat_metadata(summarize(curated)))
+    return curated

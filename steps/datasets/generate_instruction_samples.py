@@ -1,0 +1,26 @@
+from typing import Annotated
+
+from zenml import log_metadata, step
+
+from llm_engineering.application.dataset_generation.extracts import build_extracts
+from llm_engineering.application.dataset_generation.failure_budget import check_generation_budget
+from llm_engineering.application.dataset_generation.instructions import generate_instructions
+from llm_engineering.application.reports import summarize
+from llm_engineering.domain.config.dataset_generation import DatasetGenerationConfig
+from llm_engineering.domain.documents import Chunks
+from llm_engineering.domain.samples import GeneratedInstructions
+from llm_engineering.infrastructure.llm.factory import build_provider
+from llm_engineering.infrastructure.zenml.materializers import ReportedModelMaterializer, flat_metadata
+
+
+@step(output_materializers=ReportedModelMaterializer)
+def generate_instruction_samples(
+    generation_chunks: Chunks, datasets: DatasetGenerationConfig
+) -> Annotated[GeneratedInstructions, "generated_instructions"]:
+    extracts = build_extracts(generation_chunks.chunks, datasets.extracts)
+    provider = build_provider(datasets.llm)
+    generated = generate_instructions(extracts, provider, datasets.instructions, datasets.prompts, show_progress=True)
+    generated.usage = provider.usage().model_dump()
+    log_metadata(flat_metadata(summarize(generated)))
+    check_generation_budget(len(generated.samples), generated.failures, datasets.max_failed_fraction)
+    return generated
