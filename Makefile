@@ -5,9 +5,8 @@ BIN := $(VENV)/bin
 CLI := $(BIN)/llm-engineering
 PIP := $(BIN)/pip install --disable-pip-version-check -c constraints.txt
 
-.PHONY: install test test-slow lint run-feature-pipeline run-feature-pipeline-openai run-training-pipeline \
-	run-end-to-end validate-configs preview-data dashboard dashboard-stop schedule \
-	bench-dedup bench-feature bench-generation bench-incremental bench-efficacy clean
+
+.PHONY: install test test-slow lint validate-configs run-feature-pipeline run-feature-pipeline-openai run-training-pipeline run-end-to-end preview-data dashboard dashboard-stop schedule bench-efficacy bench-feature bench-dedup bench-generation bench-incremental clean
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +37,9 @@ run-feature-pipeline-openai:
 run-training-pipeline:
 	$(CLI) run training --config configs/training.yaml
 
+# Feature then training: training reads the dataset versions the feature run just published.
+run-end-to-end: run-feature-pipeline run-training-pipeline
+
 preview-data:
 	$(CLI) preview-data --config configs/training.yaml -n 3
 
@@ -64,5 +66,8 @@ bench-dedup:
 bench-generation:
 	$(BIN)/python benchmarks/generation_throughput.py
 
+bench-incremental:
+	$(BIN)/python benchmarks/incremental.py
+
 clean:
-	rm -rf data/qdrant data/cache
+	rm -rf data/qdrant data/llm_cache data/training data/exports

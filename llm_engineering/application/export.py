@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from llm_engineering.domain.config.training import MERGEABLE_METHODS
 from llm_engineering.infrastructure.causal_lm import TRAINING_INFO, load_trained_model, read_training_info
@@ -37,6 +37,7 @@ class ModelCard(BaseModel):
     config: dict[str, Any]
     run_id: str | None = None
     merged: bool
+    lineage: str = Field("", description="markdown: datasets -> chunks -> documents -> sources")
 
 
 def export_model(trained_dir: Path, target: Path, merge: bool, card: ModelCard) -> Path:
@@ -75,7 +76,7 @@ holds {weights}, the tokenizer and its ChatML chat template (the one used in tra
 
 ## Training data
 {datasets}
-
+{f"{chr(10)}### Lineage{chr(10)}{chr(10)}{card.lineage}{chr(10)}" if card.lineage else ""}
 ## Metrics (held-out)
 | metric | value |
 |---|---|

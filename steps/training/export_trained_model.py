@@ -5,6 +5,8 @@ from zenml import get_step_context, log_metadata, step
 
 from llm_engineering.application.evaluation.scores import EvaluationReport
 from llm_engineering.application.export import DatasetLineage, ModelCard, export_model
+from llm_engineering.application.lineage import artifact_version_lineage
+from llm_engineering.application.lineage_rendering import lineage_markdown
 from llm_engineering.domain.config.training import BaseModelConfig, DpoConfig, ExportConfig, HubConfig, SftConfig
 from llm_engineering.infrastructure.causal_lm import read_training_info
 from llm_engineering.infrastructure.hub import push_folder
@@ -29,12 +31,17 @@ def export_trained_model(
     target = export.folder or settings.path("exports", model_name)
     info = read_training_info(final_model)
     merged = info.is_adapter and sft.adapter.merge_for_export and info.method in ("lora", "qlora", "dora", "ia3")
+    datasets = [DatasetLineage.model_validate(item) for item in dataset_lineage.values()]
+    chains = [
+        lineage_markdown(artifact_version_lineage(d.artifact_id, max_sources=20)) for d in datasets if d.artifact_id
+    ]
     card = ModelCard(
         title=model_name,
         base_model=base_model.name,
         method=info.method,
         stage=info.stage,
-        datasets=[DatasetLineage.model_validate(item) for item in dataset_lineage.values()],
+        datasets=datasets,
+        lineage="\n\n".join(chains),
         metrics=evaluation_report.metrics(),
         config={"sft": sft.model_dump(mode="json"), "dpo": dpo.model_dump(mode="json") if dpo.enabled else None},
         run_id=str(context.pipeline_run.id),

@@ -26,6 +26,7 @@ def test_kill_during_embedding_then_rerun_stores_each_chunk_once(tmp_path, data_
         "crawl": {"sources": [{"name": "articles", "type": "folder", "path": str(SAMPLE_CORPUS / "articles")}]},
         "embedding": {"batch_size": 8},
         "qdrant": {"path": str(tmp_path / "qdrant"), "upsert_batch_size": 8},
+        "datasets": {"enabled": False},
     }
     config.write_text(yaml.safe_dump({"parameters": parameters}))
     process = subprocess.Popen(

@@ -40,6 +40,7 @@ def write_config(tmp_path: Path, corpus: Path, site_url: str, **crawl_extra) -> 
         "chunking": {"chunk_size": 128, "chunk_overlap": 16},
         "embedding": {"show_progress": False},
         "qdrant": {"path": str(tmp_path / "qdrant"), "collection": "chunks"},
+        "datasets": {"enabled": False},  # tests/integration/test_dataset_pipeline.py covers them
     }
     path = tmp_path / "feature_engineering.yaml"
     path.write_text(yaml.safe_dump({"parameters": parameters}))

@@ -1,0 +1,105 @@
+"""The feature pipeline's dataset stages end to end, through the shipped OpenAI-compatible variant
+config against a loopback server: generation, curation, decontamination, split, versions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from zenml.client import Client
+
+from llm_engineering.application.pipeline_runner import load_for, run_pipeline
+from tests.conftest import PROJECT_ROOT, SAMPLE_CORPUS
+from tests.support.dataset_responder import _first_sentence, dataset_responder
+from tests.support.openai_server import OpenAIStubServer
+
+ARTICLES = ["lora-in-practice.md", "sequence-packing.md", "chat-templates-matter.md", "llm-as-a-judge.html"]
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in ARTICLES:
+        shutil.copy(SAMPLE_CORPUS / "articles" / name, folder / name)
+    return folder
+
+
+def overrides(tmp_path: Path, corpus: Path, base_url: str, eval_set: Path) -> list[str]:
+    return [
+        f"crawl.sources=[{{name: articles, type: folder, path: '{corpus}'}}]",
+        f"qdrant.path={tmp_path / 'qdrant'}",
+        f"datasets.llm.base_url={base_url}",
+        f"datasets.llm.cache_dir={tmp_path / 'llm_cache'}",
+        f"datasets.decontamination.eval_sets=[{{name: planted, path: '{eval_set}'}}]",
+        f"datasets.export_jsonl_dir={tmp_path / 'exports'}",
+        "embedding.show_progress=false",
+    ]
+
+
+def dataset(name: str):
+    return Client().get_artifact_version(name)
+
+
+def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data_dir):
+    # An evaluation item that quotes what the "LLM" will answer for the LoRA article: it must be caught.
+    planted = _first_sentence((corpus / "lora-in-practice.md").read_text())
+    eval_set = tmp_path / "eval.jsonl"
+    eval_set.write_text(json.dumps({"question": "What does LoRA do?", "answer": planted}) + "\n")
+    config = PROJECT_ROOT / "configs" / "feature_engineering-openai.yaml"
+
+    with OpenAIStubServer(responder=dataset_responder) as server:
+        settings = overrides(tmp_path, corpus, server.base_url, eval_set)
+        run = run_pipeline("feature_engineering", load_for("feature_engineering", config, settings))
+        assert run.status == "completed"
+        first_calls = server.request_count
+        assert first_calls > 0
+        assert all(r["response_format"] == {"type": "json_object"} for r in server.requests if "Write one" in str(r))
+
+        instructions = dataset("instruction_dataset").load()
+        preferences = dataset("preference_dataset").load()
+        assert set(instructions) == {"train", "test"}
+        assert {"instruction", "answer", "messages", "document_id"} <= set(instructions["train"].column_names)
+        train_docs, test_docs = set(instructions["train"]["document_id"]), set(instructions["test"]["document_id"])
+        assert train_docs and test_docs and not train_docs & test_docs  # split by source document
+        assert not set(preferences["train"]["document_id"]) & test_docs  # both datasets agree on the halves
+        row = instructions["train"][0]
+        assert row["messages"] == [
+            {"role": "user", "content": row["instruction"]},
+            {"role": "assistant", "content": row["answer"]},
+        ]
+        assert {"prompt", "chosen", "rejected"} <= set(preferences["train"].column_names)
+        assert all(p["chosen"] != p["rejected"] for split in preferences.values() for p in split)
+
+        contaminated = dataset("contaminated_samples").load()
+        assert contaminated.samples and all(s.matched == "planted:0" for s in contaminated.samples)
+        everything = [r["answer"] for split in instructions.values() for r in split]
+        assert planted not in everything  # removed, and kept in the contaminated_samples artifact instead
+        metadata = dataset("instruction_dataset").run_metadata
+        assert metadata["new_samples"] == len(instructions["train"]) + len(instructions["test"])
+        assert any(s.startswith("decontamination:") for s in metadata["stages"])
+        assert (tmp_path / "exports" / "instruction_dataset.train.jsonl").is_file()
+        report = dataset("dataset_report").load()
+        assert "Decontamination" in report and "planted" in report
+
+        # Nothing changed: no LLM call, the new version holds the same samples.
+        run_pipeline("feature_engineering", load_for("feature_engineering", config, settings))
+        assert server.request_count == first_calls
+        assert dataset("instruction_dataset").run_metadata["new_samples"] == 0
+        assert len(dataset("instruction_dataset").load()["train"]) == len(instructions["train"])
+
+        # One new article: only its extracts are generated, and the version grows by its samples.
+        shutil.copy(SAMPLE_CORPUS / "articles" / "gradient-accumulation.md", corpus / "gradient-accumulation.md")
+        run_pipeline("feature_engineering", load_for("feature_engineering", config, settings))
+        new_requests = server.requests[first_calls:]
+        assert new_requests and all("gradient" in json.dumps(r).lower() for r in new_requests if "Write one" in str(r))
+        latest = dataset("instruction_dataset")
+        grown = latest.load()
+        assert latest.run_metadata["previous_version_samples"] == len(everything)
+        assert sum(len(s) for s in grown.values()) == len(everything) + latest.run_metadata["new_samples"]
+        assert latest.run_metadata["new_samples"] > 0
+        # lineage: the publishing step read the previous dataset version
+        producer = Client().get_run_step(latest.producer_step_run_id)
+        assert "previous_instruction_dataset" in producer.inputs
