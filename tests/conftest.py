@@ -19,6 +19,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ["COMET_START_ONLINE"] = "false"
+os.environ["COMET_ERROR_TRACKING_ENABLE"] = "false"
 os.environ["COMET_OFFLINE_DIRECTORY"] = str(_SESSION_ROOT / "comet")
 os.environ.setdefault("LLM_ENGINEERING_DATA_DIR", str(_SESSION_ROOT / "data"))
 

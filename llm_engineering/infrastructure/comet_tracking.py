@@ -24,6 +24,8 @@ def comet_report_to(enabled: bool, settings: Settings, experiment_name: str) -> 
         os.environ["COMET_MODE"] = "create"
         offline = os.environ.setdefault("COMET_OFFLINE_DIRECTORY", str(settings.path("comet")))
         os.makedirs(offline, exist_ok=True)
+        # Offline means offline: comet_ml otherwise reports its own errors to Sentry over the network.
+        os.environ.setdefault("COMET_ERROR_TRACKING_ENABLE", "false")
     os.environ.setdefault("COMET_PROJECT_NAME", settings.comet_project_name)
     if settings.comet_workspace:
         os.environ.setdefault("COMET_WORKSPACE", settings.comet_workspace)

@@ -21,10 +21,25 @@ from llm_engineering.infrastructure.embedder import Embedder
 from llm_engineering.infrastructure.zenml.materializers import ReportedModelMaterializer, flat_metadata
 
 
-def _previous(dataset: DatasetDict | None, kind: str) -> list:
-    if dataset is None:
-        return []
-    return [sample for split in from_dataset_dict(dataset, kind).values() for sample in split]
+def _curate(
+    name: str,
+    generated: GeneratedInstructions | GeneratedPreferences,
+    datasets: DatasetGenerationConfig,
+    embedding: EmbeddingConfig,
+    previous: DatasetDict | None,
+) -> dict:
+    kind = name.split("_")[0]
+    old = [s for split in from_dataset_dict(previous, kind).values() for s in split] if previous is not None else []
+    samples, removed, report = curate(
+        name,
+        generated.samples,
+        generated.failures,
+        datasets,
+        Embedder(embedding.model, embedding.device, embedding.batch_size).encode,
+        previous=old,
+        usage=generated.usage,
+    )
+    return {"samples": samples, "removed": removed, "report": report}
 
 
 @step(output_materializers=ReportedModelMaterializer)
@@ -34,16 +49,9 @@ def curate_instruction_samples(
     embedding: EmbeddingConfig,
     previous_instruction_dataset: DatasetDict | None = None,
 ) -> Annotated[CuratedInstructions, "curated_instructions"]:
-    samples, removed, report = curate(
-        "instruction_dataset",
-        generated_instructions.samples,
-        generated_instructions.failures,
-        datasets,
-        Embedder(embedding.model, embedding.device, embedding.batch_size).encode,
-        previous=_previous(previous_instruction_dataset, "instruction"),
-        usage=generated_instructions.usage,
+    curated = CuratedInstructions(
+        **_curate("instruction_dataset", generated_instructions, datasets, embedding, previous_instruction_dataset)
     )
-    curated = CuratedInstructions(samples=samples, removed=removed, report=report)
     log_metadata(flat_metadata(summarize(curated)))
     return curated
 
@@ -55,15 +63,8 @@ def curate_preference_samples(
     embedding: EmbeddingConfig,
     previous_preference_dataset: DatasetDict | None = None,
 ) -> Annotated[CuratedPreferences, "curated_preferences"]:
-    samples, removed, report = curate(
-        "preference_dataset",
-        generated_preferences.samples,
-        generated_preferences.failures,
-        datasets,
-        Embedder(embedding.model, embedding.device, embedding.batch_size).encode,
-        previous=_previous(previous_preference_dataset, "preference"),
-        usage=generated_preferences.usage,
+    curated = CuratedPreferences(
+        **_curate("preference_dataset", generated_preferences, datasets, embedding, previous_preference_dataset)
     )
-    curated = CuratedPreferences(samples=samples, removed=removed, report=report)
     log_metadata(flat_metadata(summarize(curated)))
     return curated

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from llm_engineering.domain.config.base import StrictModel
+from llm_engineering.domain.config.base import StrictModel, repeated
 
 # ---------------------------------------------------------------- quality filters
 
@@ -126,8 +126,7 @@ class QualityFilterConfig(StrictModel):
     @field_validator("filters")
     @classmethod
     def _unique_names(cls, filters: list[FilterSpec]) -> list[FilterSpec]:
-        names = [spec.name for spec in filters]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
+        duplicates = repeated([spec.name for spec in filters])
         if duplicates:
             raise ValueError(f"quality filter listed twice: {', '.join(duplicates)}")
         return filters

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AnyHttpUrl, Field, TypeAdapter, field_validator, model_validator
 
-from llm_engineering.domain.config.base import StrictModel
+from llm_engineering.domain.config.base import StrictModel, repeated
 from llm_engineering.domain.config.dataset_generation import DatasetGenerationConfig
 
 DEFAULT_VENDORED = [
@@ -95,8 +95,7 @@ class CrawlConfig(StrictModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> CrawlConfig:
-        names = [s.name for s in self.sources]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = repeated([s.name for s in self.sources])
         if duplicates:
             raise ValueError(f"source names must be unique, repeated: {duplicates}")
         return self
