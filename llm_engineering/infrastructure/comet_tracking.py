@@ -32,3 +32,13 @@ def comet_report_to(enabled: bool, settings: Settings, experiment_name: str) -> 
     os.environ["COMET_EXPERIMENT_NAME"] = experiment_name
     os.environ.setdefault("COMET_LOG_ASSETS", "false")  # checkpoints stay in ZenML, not in Comet
     return ["comet_ml"]
+
+
+def end_comet_experiment() -> None:
+    """End the training stage's experiment now (online: flush; offline: write the zip) instead of at
+    interpreter exit, when logging streams may already be closed."""
+    import comet_ml
+
+    experiment = comet_ml.get_running_experiment()
+    if experiment is not None:
+        experiment.end()

@@ -9,7 +9,7 @@ from llm_engineering.application.training.backends import device_for
 from llm_engineering.application.training.checkpoints import fingerprint, stage_folder
 from llm_engineering.application.training.dpo import train_dpo
 from llm_engineering.domain.config.training import BaseModelConfig, DatasetsConfig, DpoConfig, TrackingConfig
-from llm_engineering.infrastructure.comet_tracking import comet_report_to
+from llm_engineering.infrastructure.comet_tracking import comet_report_to, end_comet_experiment
 from llm_engineering.settings import get_settings
 
 
@@ -27,15 +27,18 @@ def train_dpo_model(
     # The SFT output folder's key identifies the SFT result; the artifact's temp path would not.
     key = fingerprint(sft_metrics["model_dir"], base_model, dpo, preference_dataset["train"]._fingerprint)
     output_dir = stage_folder(settings.path("training"), "dpo", key)
-    result = train_dpo(
-        sft_model,
-        preference_dataset,
-        base_model,
-        dpo,
-        output_dir,
-        max_train_samples=datasets.max_train_samples,
-        device=device_for(),
-        report_to=comet_report_to(tracking.comet, settings, f"dpo-{key}"),
-    )
+    try:
+        result = train_dpo(
+            sft_model,
+            preference_dataset,
+            base_model,
+            dpo,
+            output_dir,
+            max_train_samples=datasets.max_train_samples,
+            device=device_for(),
+            report_to=comet_report_to(tracking.comet, settings, f"dpo-{key}"),
+        )
+    finally:
+        end_comet_experiment()
     log_metadata({**{f"dpo_{k}": v for k, v in result.metrics.items()}, "output_dir": str(output_dir)})
     return result.model_dir, result.model_dump(mode="json")

@@ -174,7 +174,7 @@ def test_comet_tracks_offline_into_the_data_dir(
     tiny_model_dir: Path, tmp_path: Path, data_dir: Path, monkeypatch
 ) -> None:  # noqa: ANN001
     from llm_engineering.application.training.sft import train_sft
-    from llm_engineering.infrastructure.comet_tracking import comet_report_to
+    from llm_engineering.infrastructure.comet_tracking import comet_report_to, end_comet_experiment
     from llm_engineering.settings import get_settings
 
     monkeypatch.delenv("COMET_API_KEY", raising=False)
@@ -188,4 +188,5 @@ def test_comet_tracks_offline_into_the_data_dir(
         tmp_path,
         report_to=report_to,
     )
+    end_comet_experiment()  # what the training steps do: the offline zip is written now, not at exit
     assert list((data_dir / "comet").resolve().glob("*.zip"))

@@ -40,3 +40,31 @@ def test_a_batch_of_three_is_answered_greedily_and_deterministically(provider: L
     assert all(0 < r.usage.completion_tokens <= 16 and r.usage.prompt_tokens > 5 for r in first)
     report = provider.usage()
     assert (report.calls, report.failed, report.cost_usd) == (6, 0, 0.0)
+
+
+def test_backtranslation_with_the_local_model_on_real_chunks(provider: LocalTransformersProvider) -> None:
+    """The default generation path end to end on two passages of a sample article: SmolLM2 writes the
+    questions, the answers are the passages themselves, and every request is either a sample or a
+    recorded failure with its raw output."""
+    from llm_engineering.application.dataset_generation.extracts import build_extracts
+    from llm_engineering.application.dataset_generation.instructions import generate_instructions
+    from llm_engineering.domain.config.dataset_generation import (
+        ExtractConfig,
+        InstructionGenerationConfig,
+        PromptFiles,
+    )
+    from llm_engineering.domain.documents import Chunk
+    from tests.conftest import SAMPLE_CORPUS
+
+    text = (SAMPLE_CORPUS / "articles" / "lora-in-practice.md").read_text()
+    chunk = Chunk(chunk_id="c0", document_id="lora", source="articles", location="lora-in-practice.md",
+                  chunk_index=0, text=text[:1400], token_count=300, content_hash="h")  # fmt: skip
+    extracts = build_extracts([chunk], ExtractConfig())
+    config = InstructionGenerationConfig(pairs_per_extract=2, max_new_tokens=32)
+    result = generate_instructions(extracts, provider, config, PromptFiles())
+    assert len(result.samples) + len(result.failures) == 2
+    for sample in result.samples:
+        assert all(paragraph in text for paragraph in sample.answer.split("\n\n"))  # the author's own words
+        assert sample.instruction and len(sample.instruction) <= 300
+    for failure in result.failures:
+        assert failure.error.startswith("after repair") and failure.raw_output
