@@ -37,7 +37,7 @@ def feature_engineering(
     embedding: EmbeddingConfig,
     qdrant: QdrantConfig,
 ) -> None:
-    raw_documents = crawl_sources(crawl)
+    raw_documents = crawl_sources(crawl, _latest_version("raw_documents"))
     changed_documents = select_changed_documents(raw_documents, chunking, embedding, qdrant)
     cleaned_documents = clean_documents(changed_documents, cleaning)
     chunks = chunk_documents(cleaned_documents, chunking, embedding)

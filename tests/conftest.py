@@ -39,3 +39,13 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "data"
     monkeypatch.setenv("LLM_ENGINEERING_DATA_DIR", str(folder))
     return folder
+
+
+def copy_articles(folder: Path, *names: str) -> Path:
+    """A small corpus for one test: the named sample articles copied into `folder`."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(SAMPLE_CORPUS / "articles" / name, folder / name)
+    return folder

@@ -65,6 +65,11 @@ class ModelLineage(BaseModel):
     roots: list[LineageNode] = []
 
 
+# The previous crawl is read only to send conditional requests (ETag / Last-Modified); following it would
+# chain every crawl back to the first one. Its sources are listed on the node itself.
+CACHE_ONLY_INPUTS = {"previous_raw_documents"}
+
+
 class _Walker:
     """Caches runs and step runs: a deep chain revisits them, and each is a store round trip."""
 
@@ -109,7 +114,7 @@ class _Walker:
         if depth >= MAX_DEPTH:
             node.note = f"deeper than {MAX_DEPTH} steps; not walked further"
             return node
-        for input_name in sorted(step.inputs):
+        for input_name in sorted(set(step.inputs) - CACHE_ONLY_INPUTS):
             for input_version in step.inputs[input_name]:
                 node.inputs.append(self.node(input_version, depth + 1))
         return node

@@ -17,8 +17,17 @@ def load_for(pipeline_name: str, config_path: Path, overrides: list[str] | None 
     return load_run_config(config_path, entry.load_parameters_model(), overrides)
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # holds llm_engineering/, pipelines/, steps/
+
+
 def run_pipeline(pipeline_name: str, loaded: LoadedRunConfig, *, no_cache: bool = False) -> Any:
     """Returns the ZenML pipeline run response."""
+    from zenml.utils import source_utils
+
+    # ZenML records each artifact's type by import path relative to a "source root", by default the folder
+    # of the main module: `python -m llm_engineering.cli` would record `domain.documents.RawDocuments`,
+    # which no later run could import. One fixed root keeps every run's records loadable by every other.
+    source_utils.set_custom_source_root(str(PROJECT_ROOT))
     pipeline_function = get_pipeline(pipeline_name).load_function()
     options: dict[str, Any] = {}
     if no_cache:

@@ -42,6 +42,7 @@ def summarize(data: BaseModel) -> dict[str, Any]:
             "failures": [f"{f.location}: {f.reason}" for f in data.failures[:MAX_ROWS]],
             "skipped": len(data.skipped),
             "skipped_by_reason": _reasons(data.skipped),
+            "not_modified": data.not_modified,
         }
     if isinstance(data, CleanedDocuments):
         redactions: Counter[str] = Counter()

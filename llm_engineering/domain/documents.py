@@ -34,6 +34,8 @@ class RawDocument(BaseModel):
     format: Literal["markdown", "text", "html", "pdf", "code"]
     content: str
     content_hash: str
+    etag: str | None = Field(None, description="URL sources: for a conditional re-fetch")
+    last_modified: str | None = None
 
     @property
     def document_id(self) -> str:
@@ -59,6 +61,7 @@ class RawDocuments(BaseModel):
     documents: list[RawDocument] = []
     failures: list[CrawlFailure] = []
     skipped: list[SkippedItem] = []
+    not_modified: int = Field(0, description="URLs answered 304: the previous crawl's document was reused")
 
 
 class CleanedDocument(BaseModel):

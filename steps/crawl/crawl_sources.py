@@ -13,8 +13,10 @@ from llm_engineering.settings import get_settings
 
 # Never cached: the sources live outside ZenML and may have changed since the last run.
 @step(enable_cache=False, output_materializers=ReportedModelMaterializer)
-def crawl_sources(crawl_config: CrawlConfig) -> Annotated[RawDocuments, "raw_documents"]:
-    documents = crawl(crawl_config, clones_dir=get_settings().path("git_clones"))
+def crawl_sources(
+    crawl_config: CrawlConfig, previous_raw_documents: RawDocuments | None = None
+) -> Annotated[RawDocuments, "raw_documents"]:
+    documents = crawl(crawl_config, clones_dir=get_settings().path("git_clones"), previous=previous_raw_documents)
     log_metadata(flat_metadata(summarize(documents)))
     check_failure_budget(documents, crawl_config.max_failed_fraction)
     return documents

@@ -11,7 +11,7 @@ import pytest
 from zenml.client import Client
 
 from llm_engineering.application.pipeline_runner import load_for, run_pipeline
-from tests.conftest import PROJECT_ROOT, SAMPLE_CORPUS
+from tests.conftest import PROJECT_ROOT, SAMPLE_CORPUS, copy_articles
 from tests.support.dataset_responder import _first_sentence, dataset_responder
 from tests.support.openai_server import OpenAIStubServer
 
@@ -20,11 +20,7 @@ ARTICLES = ["lora-in-practice.md", "sequence-packing.md", "chat-templates-matter
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    for name in ARTICLES:
-        shutil.copy(SAMPLE_CORPUS / "articles" / name, folder / name)
-    return folder
+    return copy_articles(tmp_path / "corpus", *ARTICLES)
 
 
 def overrides(tmp_path: Path, corpus: Path, base_url: str, eval_set: Path) -> list[str]:

@@ -12,7 +12,7 @@ from zenml.client import Client
 from llm_engineering.application.pipeline_runner import load_for, run_pipeline
 from llm_engineering.domain.config.feature_engineering import QdrantConfig
 from llm_engineering.infrastructure.qdrant import ChunkStore, open_client
-from tests.conftest import SAMPLE_CORPUS
+from tests.conftest import SAMPLE_CORPUS, copy_articles
 from tests.support.web_server import serve
 
 
@@ -58,11 +58,13 @@ def stored_payloads(tmp_path: Path) -> list[dict]:
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    for name in ["lora-in-practice.md", "rag-basics.md", "llm-as-a-judge.html", "pii-redaction-before-training.md"]:
-        shutil.copy(SAMPLE_CORPUS / "articles" / name, folder / name)
-    return folder
+    return copy_articles(
+        tmp_path / "corpus",
+        "lora-in-practice.md",
+        "rag-basics.md",
+        "llm-as-a-judge.html",
+        "pii-redaction-before-training.md",
+    )
 
 
 def test_feature_pipeline_end_to_end_and_incremental(tmp_path, corpus, data_dir):

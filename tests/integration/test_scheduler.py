@@ -25,7 +25,7 @@ from llm_engineering.application.scheduling.schedule_config import load_schedule
 from llm_engineering.application.scheduling.trigger import run_tick, run_trigger
 from llm_engineering.application.scheduling.trigger_state import load_state, scheduler_dir
 from llm_engineering.cli import app
-from tests.conftest import SAMPLE_CORPUS
+from tests.conftest import SAMPLE_CORPUS, copy_articles
 from tests.support.web_server import serve
 
 ARTICLES = ["rag-basics.md", "lora-in-practice.md"]
@@ -33,11 +33,7 @@ ARTICLES = ["rag-basics.md", "lora-in-practice.md"]
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    for name in ARTICLES:
-        shutil.copy(SAMPLE_CORPUS / "articles" / name, folder / name)
-    return folder
+    return copy_articles(tmp_path / "corpus", *ARTICLES)
 
 
 def write_schedule(tmp_path: Path, corpus: Path, extra_sources: list | None = None, **crawl) -> Path:

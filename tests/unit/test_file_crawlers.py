@@ -87,3 +87,21 @@ def test_git_failure_is_reported_not_raised(tmp_path):
     result = crawl_git(GitSource(name="gone", repository=f"file://{tmp_path}/nope"), tmp_path / "clones", 1000)
     assert not result.documents
     assert result.failures[0].location.endswith("/nope") and "git clone" in result.failures[0].reason
+
+
+def test_pdf_text_is_extracted_and_an_unreadable_pdf_is_skipped(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with matplotlib.rc_context({"pdf.fonttype": 42}):  # embedded TrueType: text a PDF reader can extract
+        figure = plt.figure()
+        figure.text(0.1, 0.5, "Retrieval augmented generation keeps answers grounded.")
+        figure.savefig(tmp_path / "paper.pdf")
+        plt.close(figure)
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    result = crawl_folder(FolderSource(name="papers", path=tmp_path), max_file_bytes=1_000_000)
+    [paper] = result.documents
+    assert paper.format == "pdf" and "keeps answers grounded" in paper.content
+    assert {Path(s.location).name: s.reason.split(":")[0] for s in result.skipped} == {"broken.pdf": "unreadable PDF"}

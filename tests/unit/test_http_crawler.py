@@ -58,3 +58,23 @@ def test_politeness_delay_spaces_requests_to_one_host():
         elapsed = time.monotonic() - start
     # robots.txt, then two pages: two waits of 0.3 s between three requests to the same host
     assert elapsed >= 0.6
+
+
+def test_a_recrawl_is_conditional_and_a_304_reuses_the_document():
+    with serve() as site:
+        site.set_page(
+            "/news.html", "<html><body><article><p>First version of the news.</p></article></body></html>", '"a"'
+        )
+        first = crawl(site.url, "/news.html", "/articles/embeddings.html")
+        assert [d.etag for d in first.documents] == ['"a"', '"v1"']
+        previous = {d.location: d for d in first.documents}
+        source = UrlSource(name="web", urls=[f"{site.url}/news.html", f"{site.url}/articles/embeddings.html"])
+        with HttpCrawler(FAST) as crawler:
+            again = crawler.crawl(source, previous)
+        assert again.not_modified == 1  # /news.html answered 304; the static page has no conditional support
+        assert again.documents[0].content_hash == first.documents[0].content_hash
+        site.set_page("/news.html", "<html><body><article><p>Second version.</p></article></body></html>", '"b"')
+        with HttpCrawler(FAST) as crawler:
+            changed = crawler.crawl(source, previous)
+        assert changed.not_modified == 0 and changed.documents[0].etag == '"b"'
+        assert "Second version" in changed.documents[0].content

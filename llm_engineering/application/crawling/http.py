@@ -45,8 +45,11 @@ class HttpCrawler:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def crawl(self, source: UrlSource) -> RawDocuments:
+    def crawl(self, source: UrlSource, previous: dict[str, RawDocument] | None = None) -> RawDocuments:
+        """`previous`: the last crawl's documents by URL; with an ETag or Last-Modified they are
+        re-fetched conditionally, and a 304 reuses the document without downloading it again."""
         result = RawDocuments()
+        previous = previous or {}
         for url in (str(u) for u in source.urls):
             attempts = 0
             while True:
@@ -54,7 +57,9 @@ class HttpCrawler:
                 try:
                     if not self.allowed_by_robots(url):
                         raise FetchError("disallowed by robots.txt")
-                    result.documents.append(self.fetch(url, source.name))
+                    document, not_modified = self.fetch(url, source.name, previous.get(url))
+                    result.documents.append(document)
+                    result.not_modified += not_modified
                     break
                 except FetchError as exc:
                     if exc.transient and attempts <= self.config.retries:
@@ -107,16 +112,25 @@ class HttpCrawler:
         return parser
 
     # -- fetching -----------------------------------------------------------------------------
-    def fetch(self, url: str, source: str) -> RawDocument:
+    def fetch(self, url: str, source: str, previous: RawDocument | None = None) -> tuple[RawDocument, bool]:
+        """(the document, whether the server said it is unchanged since `previous`)."""
         self._wait_for_host(url)
+        headers = {}
+        if previous is not None and previous.etag:
+            headers["If-None-Match"] = previous.etag
+        if previous is not None and previous.last_modified:
+            headers["If-Modified-Since"] = previous.last_modified
         try:
-            with self._client.stream("GET", url) as response:
+            with self._client.stream("GET", url, headers=headers) as response:
+                if response.status_code == 304 and previous is not None:
+                    return previous.model_copy(update={"fetched_at": datetime.now(UTC)}), True
                 self._check_status(response)
                 media_type, charset = _content_type(response.headers.get("content-type", ""))
                 if media_type not in self.config.allowed_content_types:
                     raise FetchError(f"unsupported content type {media_type or 'missing'!r}")
                 body = self._read_capped(response)
                 final_url = str(response.url)
+                etag, last_modified = response.headers.get("etag"), response.headers.get("last-modified")
         except httpx.TooManyRedirects as exc:
             raise FetchError(f"too many redirects (limit {self.config.max_redirects}): {exc}") from exc
         except httpx.TimeoutException as exc:
@@ -126,7 +140,7 @@ class HttpCrawler:
         text = _decode(body, charset)
         document_format = {"text/plain": "text", "text/markdown": "markdown"}.get(media_type, "html")
         title, author = html_metadata(text) if document_format == "html" else (None, None)
-        return RawDocument(
+        document = RawDocument(
             source=source,
             kind="url",
             location=final_url,
@@ -136,7 +150,10 @@ class HttpCrawler:
             format=document_format,
             content=text,
             content_hash=content_hash(text),
+            etag=etag,
+            last_modified=last_modified,
         )
+        return document, False
 
     @staticmethod
     def _check_status(response: httpx.Response) -> None:

@@ -16,8 +16,10 @@ class TooManyFailures(RuntimeError):
     pass
 
 
-def crawl_sources(config: CrawlConfig, clones_dir: Path) -> RawDocuments:
+def crawl_sources(config: CrawlConfig, clones_dir: Path, previous: RawDocuments | None = None) -> RawDocuments:
+    """`previous`: the last crawl, so URL sources are re-fetched conditionally (ETag / Last-Modified)."""
     result = RawDocuments()
+    previous_urls = {d.location: d for d in previous.documents if d.kind == "url"} if previous else {}
     with HttpCrawler(config.http) as http:
         for source in config.sources:
             if isinstance(source, FolderSource):
@@ -25,12 +27,13 @@ def crawl_sources(config: CrawlConfig, clones_dir: Path) -> RawDocuments:
             elif isinstance(source, GitSource):
                 part = crawl_git(source, clones_dir, config.max_file_bytes)
             elif isinstance(source, UrlSource):
-                part = http.crawl(source)
+                part = http.crawl(source, previous_urls)
             else:  # pragma: no cover - the config union is closed
                 raise TypeError(type(source))
             result.documents.extend(part.documents)
             result.failures.extend(part.failures)
             result.skipped.extend(part.skipped)
+            result.not_modified += part.not_modified
     return result
 
 
