@@ -78,7 +78,7 @@ class PreferenceGenerationConfig(StrictModel):
     max_new_tokens: int = Field(160, ge=8)
 
 
-class HubConfig(StrictModel):
+class DatasetHubConfig(StrictModel):
     dataset_repo: str | None = Field(None, description="e.g. my-org/llm-engineering-instructions; needs HF_TOKEN")
     private: bool = True
 
@@ -97,7 +97,7 @@ class DatasetGenerationConfig(StrictModel):
     incremental: bool = Field(True, description="new version = previous version + samples from new chunks")
     max_failed_fraction: float = Field(0.5, ge=0, le=1, description="of generations; above it the step fails")
     export_jsonl_dir: Path | None = Field(None, description="also write train/test JSONL files here")
-    hub: HubConfig = HubConfig()
+    hub: DatasetHubConfig = DatasetHubConfig()
 
     @model_validator(mode="after")
     def _json_needs_a_server(self) -> DatasetGenerationConfig:

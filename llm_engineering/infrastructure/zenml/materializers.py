@@ -24,7 +24,28 @@ def flat_metadata(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: (v if isinstance(v, (int, float, str, bool, dict, list)) else str(v)) for k, v in summary.items()}
 
 
-class ReportedModelMaterializer(PydanticMaterializer):
+class MarkdownReportMaterializer(PydanticMaterializer):
+    """JSON like ZenML's pydantic materializer, plus a markdown report the dashboard shows and metadata."""
+
+    REPORT_FILE: ClassVar[str] = "report.md"
+
+    def render(self, data: Any) -> str:
+        raise NotImplementedError
+
+    def metadata(self, data: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def save_visualizations(self, data: Any) -> dict[str, VisualizationType]:
+        uri = os.path.join(self.uri, self.REPORT_FILE)
+        with self.artifact_store.open(uri, "w") as file:
+            file.write(self.render(data))
+        return {uri.replace("\\", "/"): VisualizationType.MARKDOWN}
+
+    def extract_metadata(self, data: Any) -> dict[str, Any]:
+        return self.metadata(data)
+
+
+class ReportedModelMaterializer(MarkdownReportMaterializer):
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (
         RawDocuments,
         CleanedDocuments,
@@ -38,11 +59,8 @@ class ReportedModelMaterializer(PydanticMaterializer):
     )
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
 
-    def save_visualizations(self, data: Any) -> dict[str, VisualizationType]:
-        uri = os.path.join(self.uri, "report.md")
-        with self.artifact_store.open(uri, "w") as file:
-            file.write(render_markdown(data))
-        return {uri.replace("\\", "/"): VisualizationType.MARKDOWN}
+    def render(self, data: Any) -> str:
+        return render_markdown(data)
 
-    def extract_metadata(self, data: Any) -> dict[str, Any]:
+    def metadata(self, data: Any) -> dict[str, Any]:
         return flat_metadata(summarize(data))

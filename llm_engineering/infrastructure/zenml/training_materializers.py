@@ -11,6 +11,7 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.pydantic_materializer import PydanticMaterializer
 
 from llm_engineering.application.evaluation.scores import EvaluationReport, render_markdown
+from llm_engineering.infrastructure.zenml.materializers import MarkdownReportMaterializer
 
 
 class LossCurves(BaseModel):
@@ -27,17 +28,15 @@ class LossCurves(BaseModel):
         return base64.b64decode(self.png_base64)
 
 
-class EvaluationReportMaterializer(PydanticMaterializer):
+class EvaluationReportMaterializer(MarkdownReportMaterializer):
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (EvaluationReport,)
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA_ANALYSIS
+    REPORT_FILE: ClassVar[str] = "comparison.md"
 
-    def save_visualizations(self, data: EvaluationReport) -> dict[str, VisualizationType]:
-        uri = os.path.join(self.uri, "comparison.md")
-        with self.artifact_store.open(uri, "w") as file:
-            file.write(render_markdown(data))
-        return {uri.replace("\\", "/"): VisualizationType.MARKDOWN}
+    def render(self, data: EvaluationReport) -> str:
+        return render_markdown(data)
 
-    def extract_metadata(self, data: EvaluationReport) -> dict[str, Any]:
+    def metadata(self, data: EvaluationReport) -> dict[str, Any]:
         return data.metrics()
 
 
