@@ -62,9 +62,14 @@ def run(
         loaded = load_for(pipeline, config, set_)
     except ConfigError as exc:
         _fail(str(exc))
-    run_response = run_pipeline(pipeline, loaded, no_cache=no_cache)
-    from llm_engineering.application.run_summary import print_run_summary
+    from llm_engineering.application.run_summary import print_failed_run, print_run_summary
 
+    try:
+        run_response = run_pipeline(pipeline, loaded, no_cache=no_cache)
+    except RuntimeError as exc:
+        # ZenML has already logged the failing step's traceback; the user needs what failed and where to look.
+        print_failed_run(str(exc))
+        sys.exit(1)
     print_run_summary(run_response)
     status = str(getattr(run_response, "status", "completed"))
     if "failed" in status.lower():

@@ -9,9 +9,11 @@ from rich.table import Table
 
 DASHBOARD_URL = "http://127.0.0.1:8237"
 INTERESTING_KEYS = (
+    # feature pipeline
     "documents",
     "failed",
     "skipped",
+    "not_modified",
     "changed_or_new",
     "unchanged",
     "dropped",
@@ -22,7 +24,32 @@ INTERESTING_KEYS = (
     "points_in_collection",
     "samples",
     "removed",
+    "llm_calls",
+    "llm_cached",
+    "llm_cost_usd",
+    "contaminated_samples",
+    "documents_marked",
+    # training pipeline
+    "instruction_train",
+    "preference_train",
+    "sft_eval_loss",
+    "dpo_eval_loss",
+    "base_eval_loss",
+    "eval_loss",
+    "reward_accuracy",
+    "promoted",
 )
+
+
+def print_failed_run(message: str, console: Console | None = None) -> None:
+    """The last run failed: show its steps and what each recorded (a failed crawl keeps its failure report)."""
+    from zenml.client import Client
+
+    console = console or Console()
+    console.print(f"[bold red]pipeline failed:[/] {message}", highlight=False)
+    runs = Client().list_pipeline_runs(sort_by="desc:created", size=1).items
+    if runs:
+        print_run_summary(Client().get_pipeline_run(runs[0].id), console)
 
 
 def print_run_summary(run: Any, console: Console | None = None) -> None:
