@@ -14,12 +14,14 @@ from llm_engineering.application.sample_text import Sample, answer_of, instructi
 from llm_engineering.domain.config.dataset_quality import (
     FILTER_PARAMS,
     CodeFenceParams,
+    ContextReferenceParams,
     ExcludedPhraseParams,
     GroundingParams,
     InstructionFormatParams,
     LengthBounds,
     LengthFilterParams,
     QualityFilterConfig,
+    RepetitionParams,
     TemplateMarkerParams,
 )
 from llm_engineering.domain.samples import InstructionSample, PreferenceSample, RemovedSample
@@ -180,6 +182,27 @@ def check_grounding(sample: InstructionSample | PreferenceSample, params: Ground
     return None
 
 
+def check_repetition(sample: InstructionSample | PreferenceSample, params: RepetitionParams) -> str | None:
+    for field in params.fields:
+        text = _field(sample, field)
+        repeats = r"(?<![A-Za-z])([A-Za-z]{2,})(?:[_\-\s]+\1(?![A-Za-z])){" + str(params.max_token_repeats - 1) + ",}"
+        if re.search(repeats, text):
+            return f"{field} repeats one token {params.max_token_repeats}+ times in a row"
+        words = _WORD.findall(text.lower())
+        grams = [tuple(words[i : i + params.n]) for i in range(len(words) - params.n + 1)]
+        if len(grams) >= 8 and len(set(grams)) / len(grams) < params.min_distinct_ratio:
+            return f"{field} repeats itself ({len(set(grams))} distinct of {len(grams)} {params.n}-grams)"
+    return None
+
+
+def check_context_reference(sample: InstructionSample | PreferenceSample, params: ContextReferenceParams) -> str | None:
+    question = " ".join(instruction_of(sample).lower().split())
+    for phrase in params.phrases:
+        if re.search(rf"\b{re.escape(phrase.lower())}\b", question):
+            return f"instruction refers to {phrase!r}, which the trained model will not see"
+    return None
+
+
 def _content_words(text: str, min_length: int) -> list[str]:
     return [word for word in _WORD.findall(text.lower()) if len(word) >= min_length and word not in _STOPWORDS]
 
@@ -191,6 +214,8 @@ FILTERS: dict[str, FilterFunction] = {
     "code_fences": check_code_fences,
     "excluded_phrases": check_excluded_phrases,
     "grounding": check_grounding,
+    "repetition": check_repetition,
+    "context_reference": check_context_reference,
 }
 if set(FILTERS) != set(FILTER_PARAMS):  # the config's names and this registry must not drift apart
     raise RuntimeError(f"filter registry mismatch: {sorted(set(FILTERS) ^ set(FILTER_PARAMS))}")

@@ -33,13 +33,13 @@ def dataset_responder(body: dict[str, Any]) -> str:
         return "Score: 5" if answer and answer in extract else "Score: 2"
     if "Write the question that the text above answers" in first:
         passage = first.split("\n\nWrite the question", 1)[0]
-        return f"Question: What does this passage explain: {' '.join(passage.split()[:4])}?"
+        return f"Question: What should we know about: {' '.join(passage.split()[:4])}?"
     if "Write one question" in first and extract:  # an instruction prompt, or its repair
         if "HOPELESS" in extract or ("MALFORMED" in extract and len(messages) == 1):
             return "Sure! Here is something about the text."
         angle = re.search(r"could ask (about [^,]+?), then", first)
         sentence = _first_sentence(extract)
-        question = f"What does the author say {angle.group(1) if angle else 'here'}: {sentence[:40]}?"
+        question = f"What do we know {angle.group(1) if angle else 'here'}: {sentence[:40]}?"
         if body.get("response_format", {}).get("type") == "json_object":
             return json.dumps({"question": question, "answer": sentence})
         return f"Question: {question}\nAnswer: {sentence}"

@@ -87,7 +87,7 @@ def test_instruction_pairs_with_repair_and_recorded_failures(server, tmp_path, e
     assert all(len(samples) == 2 for samples in by_document.values())
     lora = by_document["doc-a"][0]
     assert lora.answer == "LoRA trains two small matrices per layer."
-    assert lora.instruction.startswith("What does the author say about the main idea")
+    assert lora.instruction.startswith("What do we know about the main idea")
     assert lora.extract == TEXTS["doc-a"]
     # doc-c was repaired: 2 first tries + 2 repairs. doc-d failed after its repair, raw output kept.
     assert server.count("MALFORMED") == 4
@@ -120,7 +120,7 @@ def test_backtranslation_keeps_the_source_passage_as_the_answer(server, tmp_path
     assert answers[1].startswith("```python\nconfig = LoraConfig(r=16)\n\nmodel") and answers[1].endswith("```")
     assert answers[2].startswith("Rank sixteen")
     assert all("Author:" not in a for a in answers)  # the byline is metadata, not an answer
-    assert result.samples[0].instruction == "What does this passage explain: LoRA freezes the base?"
+    assert result.samples[0].instruction == "What should we know about: LoRA freezes the base?"
 
 
 def test_json_output_format_uses_response_format(server, tmp_path, extracts):

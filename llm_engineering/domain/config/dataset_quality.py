@@ -93,6 +93,24 @@ class GroundingParams(StrictModel):
 
 
 # The names YAML may use, each with its parameter model; the application registry implements exactly these.
+class RepetitionParams(StrictModel):
+    """Degenerate generations ("Bos_Bos_Bos...", a sentence looping): too few distinct word n-grams."""
+
+    n: int = Field(3, ge=1, description="words per n-gram")
+    min_distinct_ratio: float = Field(0.5, gt=0, le=1, description="distinct n-grams / all n-grams")
+    max_token_repeats: int = Field(4, ge=2, description="the same sub-token repeated in a row, e.g. Bos_Bos_Bos")
+    fields: list[Literal["instruction", "answer"]] = ["instruction", "answer"]
+
+
+class ContextReferenceParams(StrictModel):
+    """A question that points at "the text above" cannot be answered once the passage is gone (training)."""
+
+    phrases: list[str] = [
+        "the text above", "the above text", "this text", "the text", "the passage", "this passage", "the article",
+        "this article", "the given text", "the provided text", "the author", "this document",
+    ]  # fmt: skip
+
+
 FILTER_PARAMS: dict[str, type[StrictModel]] = {
     "length": LengthFilterParams,
     "instruction_format": InstructionFormatParams,
@@ -100,6 +118,8 @@ FILTER_PARAMS: dict[str, type[StrictModel]] = {
     "code_fences": CodeFenceParams,
     "excluded_phrases": ExcludedPhraseParams,
     "grounding": GroundingParams,
+    "repetition": RepetitionParams,
+    "context_reference": ContextReferenceParams,
 }
 
 
