@@ -48,9 +48,13 @@ class HttpCrawler:
     def crawl(self, source: UrlSource, previous: dict[str, RawDocument] | None = None) -> RawDocuments:
         """`previous`: the last crawl's documents by URL; with an ETag or Last-Modified they are
         re-fetched conditionally, and a 304 reuses the document without downloading it again."""
+        from tqdm.auto import tqdm
+
         result = RawDocuments()
         previous = previous or {}
-        for url in (str(u) for u in source.urls):
+        # Politeness delays make a long URL list slow by design: show where it stands.
+        for url in tqdm([str(u) for u in source.urls], desc=f"crawling {source.name}", unit="url",
+                        disable=len(source.urls) < 10):  # fmt: skip
             attempts = 0
             while True:
                 attempts += 1
