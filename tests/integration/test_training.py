@@ -190,3 +190,26 @@ def test_comet_tracks_offline_into_the_data_dir(
     )
     end_comet_experiment()  # what the training steps do: the offline zip is written now, not at exit
     assert list((data_dir / "comet").resolve().glob("*.zip"))
+
+
+def test_orpo_aligns_the_sft_adapter_without_a_reference_model(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import torch
+
+    from llm_engineering.application.training.dpo import train_dpo
+    from llm_engineering.application.training.sft import train_sft
+    from llm_engineering.infrastructure.causal_lm import load_trained_model, read_training_info
+
+    base = BaseModelConfig(name=str(tiny_model_dir))
+    sft = train_sft(make_instruction_dataset(), base, sft_config("lora"), tmp_path / "sft")
+    config = DpoConfig.model_validate(
+        {"method": "orpo", "max_length": 64, "beta": 0.1, "optimization": {"max_steps": 2, "logging_steps": 1}}
+    )
+    orpo = train_dpo(sft.model_dir, make_preference_dataset(), base, config, tmp_path / "orpo")
+    assert orpo.metrics["train_pairs"] == 8
+    assert any("log_odds_ratio" in entry for entry in orpo.log_history)
+    assert read_training_info(orpo.model_dir).stage == "dpo"
+    ids = torch.tensor([[1, 5, 9, 13]])
+    with torch.no_grad():
+        before = load_trained_model(sft.model_dir)(ids).logits
+        after = load_trained_model(orpo.model_dir)(ids).logits
+    assert not torch.allclose(before, after)  # the adapter moved

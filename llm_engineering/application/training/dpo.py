@@ -1,4 +1,4 @@
-"""DPO on the SFT result with TRL's DPOTrainer.
+"""DPO on the SFT result with TRL's DPOTrainer (or ORPO, from TRL's experimental package).
 
 With an adapter, DPO keeps training the SFT adapter and the reference is implicit: TRL copies the SFT adapter
 into a frozen "ref" adapter and switches to it for the reference log-probs, so no second model is loaded.
@@ -47,13 +47,16 @@ def train_dpo(
     train_split = cap(preference_dataset["train"], max_train_samples)
     check_preference_lengths(train_split, tokenizer, config.max_length)
     model = load_trained_model(sft_model_dir, base_model.dtype, device, trainable=True)
-    arguments = DPOConfig(
-        **shared_arguments(config.optimization, output_dir, device, report_to or []),
-        beta=config.beta,
-        loss_type=[config.loss_type],
-        max_length=config.max_length,
-    )
-    trainer = DPOTrainer(
+    shared = shared_arguments(config.optimization, output_dir, device, report_to or [])
+    if config.method == "orpo":
+        # ORPO (Hong et al., 2024) adds an odds-ratio term to the NLL of the chosen answer: no reference model.
+        from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+
+        trainer_class, arguments = ORPOTrainer, ORPOConfig(**shared, beta=config.beta, max_length=config.max_length)
+    else:
+        trainer_class = DPOTrainer
+        arguments = DPOConfig(**shared, beta=config.beta, loss_type=[config.loss_type], max_length=config.max_length)
+    trainer = trainer_class(
         model=model,
         args=arguments,
         train_dataset=to_conversational_preferences(train_split),

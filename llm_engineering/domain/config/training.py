@@ -94,9 +94,12 @@ class SftConfig(StrictModel):
 
 
 class DpoConfig(StrictModel):
+    """The alignment stage on the SFT result: DPO (with a reference) or ORPO (reference-free, TRL experimental)."""
+
     enabled: bool = True
+    method: Literal["dpo", "orpo"] = "dpo"
     beta: float = Field(0.1, gt=0)
-    loss_type: DpoLossType = "sigmoid"
+    loss_type: DpoLossType = Field("sigmoid", description="DPO only")
     max_length: int = Field(384, gt=8)
     optimization: OptimizationConfig = OptimizationConfig(learning_rate=5e-5)
     resume_from_checkpoint: bool = True
