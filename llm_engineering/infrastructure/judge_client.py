@@ -1,14 +1,11 @@
-"""The OpenAI-compatible client for the LLM judge; the key comes from settings (OPENAI_API_KEY)."""
+"""The LLM judge's provider: our OpenAI-compatible provider (retries, cache); key from OPENAI_API_KEY."""
 
 from __future__ import annotations
 
-from typing import Any
+from llm_engineering.domain.config.llm import LLMConfig
+from llm_engineering.infrastructure.llm.base import LLMProvider
+from llm_engineering.infrastructure.llm.factory import build_provider
 
-from llm_engineering.settings import get_settings
 
-
-def judge_client_for(base_url: str) -> Any:
-    from openai import OpenAI
-
-    key = get_settings().openai_api_key
-    return OpenAI(base_url=base_url, api_key=key.get_secret_value() if key else "not-needed", timeout=60)
+def judge_provider_for(base_url: str, model: str) -> LLMProvider:
+    return build_provider(LLMConfig(provider="openai", base_url=base_url, model=model, temperature=0.0))

@@ -23,11 +23,11 @@ def evaluate_models(
     sft: SftConfig,
     dpo: DpoConfig,
 ) -> Annotated[EvaluationReport, "evaluation_report"]:
-    judge_client = None
+    judge = None
     if evaluation.judge.base_url:
-        from llm_engineering.infrastructure.judge_client import judge_client_for
+        from llm_engineering.infrastructure.judge_client import judge_provider_for
 
-        judge_client = judge_client_for(evaluation.judge.base_url)
+        judge = judge_provider_for(evaluation.judge.base_url, evaluation.judge.model)
     report = evaluate(
         {"sft": sft_model, "dpo": dpo_model},
         instruction_dataset,
@@ -38,7 +38,7 @@ def evaluate_models(
         dpo_max_length=dpo.max_length,
         beta=dpo.beta,
         device=device_for(),
-        judge_client=judge_client,
+        judge=judge,
     )
     log_metadata(report.metrics())
     log_metadata(report.metrics(), infer_model=True)

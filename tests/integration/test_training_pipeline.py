@@ -40,12 +40,16 @@ def test_training_pipeline_end_to_end(tmp_path: Path, tiny_model_dir: Path, data
     from zenml.client import Client
 
     from llm_engineering.application.pipeline_runner import load_for, run_pipeline
+    from tests.support.openai_server import OpenAIStubServer
 
     instruction = zenml.save_artifact(make_instruction_dataset(), name="instruction_dataset")
     preference = zenml.save_artifact(make_preference_dataset(), name="preference_dataset")
-    config = write_config(tmp_path, tiny_model_dir)
-
-    run = run_pipeline("training", load_for("training", config))
+    with OpenAIStubServer(responder=lambda body: '{"accuracy": 2, "style": 3}') as judge:
+        evaluation = {**TINY_RUN["parameters"]["evaluation"], "judge": {"base_url": judge.base_url, "model": "j"}}
+        config = write_config(tmp_path, tiny_model_dir, evaluation=evaluation)
+        run = run_pipeline("training", load_for("training", config))
+        # One answer per model is judged; identical answers of the tiny models are answered from the cache.
+        assert 1 <= judge.request_count <= 3
 
     assert "completed" in str(run.status).lower()
     version = Client().get_model_version("tiny-assistant")
@@ -54,6 +58,7 @@ def test_training_pipeline_end_to_end(tmp_path: Path, tiny_model_dir: Path, data
         assert isinstance(metadata[key], float), key
     assert metadata["datasets"]["instruction_dataset"]["artifact_id"] == str(instruction.id)
     assert str(version.stage).lower().endswith("production")  # the first version always beats "no production"
+    assert metadata["judge_accuracy"] == 2.0 and metadata["judge_style"] == 3.0
 
     exported = Path(data_dir / "exports" / "tiny-assistant")
     card = (exported / "README.md").read_text()

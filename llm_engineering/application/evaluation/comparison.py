@@ -17,6 +17,7 @@ from llm_engineering.application.evaluation.scores import EvaluationReport, Gene
 from llm_engineering.application.training.data_preparation import build_sft_dataset, cap
 from llm_engineering.domain.config.training import BaseModelConfig, EvaluationConfig
 from llm_engineering.infrastructure.causal_lm import load_base_model, load_trained_model
+from llm_engineering.infrastructure.llm.base import LLMProvider
 
 # Each model's implicit reward is measured against the model it was trained from (DPO's own reference).
 REWARD_REFERENCE = {"sft": "base", "dpo": "sft"}
@@ -33,7 +34,7 @@ def evaluate_models(
     dpo_max_length: int,
     beta: float,
     device: str = "cpu",
-    judge_client: Any | None = None,
+    judge: LLMProvider | None = None,
 ) -> EvaluationReport:
     """`models`: {"sft": folder, "dpo": folder or None}; the base model comes from the config."""
     from transformers import AutoTokenizer
@@ -68,15 +69,15 @@ def evaluate_models(
                     generation_split["instruction"], generation_split["answer"], generated, strict=True
                 )
             ]
-            if judge_client is not None:
+            if judge is not None:
                 judged = min(config.judge.samples, len(generated))
-                row.judge_accuracy, row.judge_style = judge_answers(
-                    judge_client,
-                    config.judge.model,
+                verdict = judge_answers(
+                    judge,
                     generation_split["instruction"][:judged],
                     generation_split["answer"][:judged],
                     generated[:judged],
                 )
+                row.judge_accuracy, row.judge_style = verdict.accuracy, verdict.style
         log_probs[name] = (
             sequence_log_probs(model, chosen_rows, pad_id, batch),
             sequence_log_probs(model, rejected_rows, pad_id, batch),
