@@ -66,6 +66,8 @@ def run(
 
     try:
         run_response = run_pipeline(pipeline, loaded, no_cache=no_cache)
+    except ValueError as exc:  # raised while composing the pipeline, before any step ran
+        _fail(str(exc))
     except RuntimeError as exc:
         # ZenML has already logged the failing step's traceback; the user needs what failed and where to look.
         print_failed_run(str(exc))

@@ -27,6 +27,15 @@ def _dataset(source: DatasetInput, name: str):  # noqa: ANN202 - an artifact ver
     """A pinned/latest ZenML artifact version (linked as the step's input), or a local folder loaded by a step."""
     if source.path is not None:
         return load_local_dataset(str(source.path), id=f"load_{name}")
+    # Checked now, before any step runs: get_artifact_version is lazy inside a pipeline and would only
+    # fail when the first step starts, with ZenML's generic message.
+    versions = Client().list_artifact_versions(artifact=source.artifact, version=source.version, size=1)
+    if not versions.items:
+        wanted = f"{source.artifact!r}" + (f" version {source.version}" if source.version else "")
+        raise ValueError(
+            f"no dataset artifact {wanted} in this ZenML store: run `make run-feature-pipeline` first, "
+            f"or point datasets.{name.split('_')[0]}.path at a saved dataset"
+        )
     return Client().get_artifact_version(source.artifact, source.version)
 
 

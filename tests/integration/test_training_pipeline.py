@@ -69,3 +69,16 @@ def test_training_pipeline_end_to_end(tmp_path: Path, tiny_model_dir: Path, data
     assert "completed" in str(run_two.status).lower()
     decision = run_two.steps["promote_model"].outputs["promotion_decision"][0].load()
     assert decision["production"] == pytest.approx(metadata["eval_loss"])
+
+
+def test_a_missing_dataset_version_is_a_clear_error_before_any_step(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from zenml.client import Client
+
+    from llm_engineering.application.pipeline_runner import load_for, run_pipeline
+
+    runs_before = len(Client().list_pipeline_runs(size=100).items)
+    config = write_config(tmp_path, tiny_model_dir, datasets={"instruction": {"artifact": "instruction_dataset",
+                                                                              "version": "999"}})  # fmt: skip
+    with pytest.raises(ValueError, match="no dataset artifact 'instruction_dataset' version 999 in this ZenML store"):
+        run_pipeline("training", load_for("training", config))
+    assert len(Client().list_pipeline_runs(size=100).items) == runs_before  # nothing started
