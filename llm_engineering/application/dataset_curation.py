@@ -31,7 +31,7 @@ def curate(
         dataset=name,
         previous_version_samples=len(previous),
         generation_failures=len(failures),
-        failures_by_reason=dict(Counter(_reason(f.error) for f in failures)),
+        failures_by_reason=dict(Counter(f.kind for f in failures)),
         usage=usage or {},
     )
     removed: list[RemovedSample] = []
@@ -79,9 +79,3 @@ def _nonzero(counts: dict[str, int]) -> dict[str, int]:
 
 def _stage(name: str, before: Sequence[Sample], after: Sequence[Sample], counts: dict[str, int]) -> StageCount:
     return StageCount(stage=name, samples_in=len(before), samples_out=len(after), removed_by_reason=_nonzero(counts))
-
-
-def _reason(error: str) -> str:
-    """Group failures by kind, not by their unique details."""
-    parts = error.split(":")
-    return ":".join(parts[:2]) if error.startswith("after repair") else parts[0]

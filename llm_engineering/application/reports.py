@@ -72,7 +72,7 @@ def summarize(data: BaseModel) -> dict[str, Any]:
         summary = {
             "samples": len(data.samples),
             "failed": len(data.failures),
-            "failed_by_reason": dict(Counter(f.error.split(":")[0] for f in data.failures)),
+            "failed_by_reason": dict(Counter(f.kind for f in data.failures)),
             **{f"llm_{k}": v for k, v in data.usage.items()},
         }
         if isinstance(data, GeneratedInstructions):

@@ -48,6 +48,12 @@ class FailedGeneration(BaseModel):
     error: str
     raw_output: str = ""
 
+    @property
+    def kind(self) -> str:
+        """The error without its details ("LLM call failed", "after repair: invalid JSON"): what reports count."""
+        prefix = "after repair: " if self.error.startswith("after repair: ") else ""
+        return prefix + self.error.removeprefix(prefix).split(": ", 1)[0]
+
 
 class Extract(BaseModel):
     """1-2k characters of one document (consecutive chunks merged): what one generation prompt sees."""

@@ -146,7 +146,3 @@ class ChunkStore:
             payloads.extend({"id": str(r.id), **(r.payload or {})} for r in records)
             if offset is None:
                 return payloads
-
-    def search(self, vector: list[float], limit: int = 5) -> list[tuple[float, dict[str, Any]]]:
-        hits = self.client.query_points(self.collection, query=vector, limit=limit, with_payload=True).points
-        return [(h.score, h.payload or {}) for h in hits]

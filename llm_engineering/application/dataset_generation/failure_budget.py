@@ -12,7 +12,7 @@ def check_generation_budget(succeeded: int, failures: list[FailedGeneration], ma
     publishing a dataset built from a fraction of its sources."""
     attempted = succeeded + len(failures)
     if attempted and len(failures) / attempted > max_failed_fraction:
-        reasons = Counter(f.error.split(":")[0] for f in failures).most_common(5)
+        reasons = Counter(f.kind for f in failures).most_common(5)
         raise TooManyFailedGenerations(
             f"{len(failures)} of {attempted} generations failed "
             f"(> max_failed_fraction {max_failed_fraction:.0%}); most common: {reasons}"
