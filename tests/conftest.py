@@ -49,3 +49,24 @@ def copy_articles(folder: Path, *names: str) -> Path:
     for name in names:
         shutil.copy(SAMPLE_CORPUS / "articles" / name, folder / name)
     return folder
+
+
+def write_feature_config(folder: Path, sources: list[dict], **crawl: object) -> Path:
+    """A small feature-pipeline config for tests: crawl -> embed into a Qdrant folder of its own, no datasets
+    (tests/integration/test_dataset_pipeline.py covers those), fast HTTP settings; `crawl` adds crawl keys."""
+    import yaml
+
+    parameters = {
+        "crawl": {
+            "sources": sources,
+            "http": {"timeout_s": 2, "politeness_delay_s": 0, "retries": 1, "backoff_s": 0.01},
+            **crawl,
+        },
+        "datasets": {"enabled": False},
+        "chunking": {"chunk_size": 128, "chunk_overlap": 16},
+        "embedding": {"show_progress": False},
+        "qdrant": {"path": str(folder / "qdrant"), "collection": "chunks"},
+    }
+    path = folder / "feature_engineering.yaml"
+    path.write_text(yaml.safe_dump({"parameters": parameters}))
+    return path

@@ -12,7 +12,7 @@ from zenml.client import Client
 
 from llm_engineering.application.pipeline_runner import load_for, run_pipeline
 from tests.conftest import PROJECT_ROOT, SAMPLE_CORPUS, copy_articles
-from tests.support.dataset_responder import _first_sentence, dataset_responder
+from tests.support.dataset_responder import dataset_responder, first_sentence
 from tests.support.openai_server import OpenAIStubServer
 
 ARTICLES = ["lora-in-practice.md", "sequence-packing.md", "chat-templates-matter.md", "llm-as-a-judge.html"]
@@ -41,7 +41,7 @@ def dataset(name: str):
 
 def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data_dir):
     # An evaluation item that quotes what the "LLM" will answer for the LoRA article: it must be caught.
-    planted = _first_sentence((corpus / "lora-in-practice.md").read_text())
+    planted = first_sentence((corpus / "lora-in-practice.md").read_text())
     eval_set = tmp_path / "eval.jsonl"
     eval_set.write_text(json.dumps({"question": "What does LoRA do?", "answer": planted}) + "\n")
     config = PROJECT_ROOT / "configs" / "feature_engineering-openai.yaml"

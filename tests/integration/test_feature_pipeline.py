@@ -6,45 +6,20 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from zenml.client import Client
 
 from llm_engineering.application.pipeline_runner import load_for, run_pipeline
 from llm_engineering.domain.config.feature_engineering import QdrantConfig
 from llm_engineering.infrastructure.qdrant import ChunkStore, open_client
-from tests.conftest import SAMPLE_CORPUS, copy_articles
+from tests.conftest import SAMPLE_CORPUS, copy_articles, write_feature_config
 from tests.support.web_server import serve
 
 
 def write_config(tmp_path: Path, corpus: Path, site_url: str, **crawl_extra) -> Path:
-    parameters = {
-        "crawl": {
-            "sources": [
-                {"name": "articles", "type": "folder", "path": str(corpus)},
-                {
-                    "name": "web",
-                    "type": "url",
-                    "urls": [
-                        f"{site_url}/articles/embeddings.html",
-                        f"{site_url}/articles/vector-stores.html",
-                        f"{site_url}/missing",
-                        f"{site_url}/loop",
-                        f"{site_url}/latin1",
-                        f"{site_url}/private/secret.html",
-                    ],
-                },
-            ],
-            "http": {"timeout_s": 2, "politeness_delay_s": 0, "retries": 1, "backoff_s": 0.01},
-            **crawl_extra,
-        },
-        "chunking": {"chunk_size": 128, "chunk_overlap": 16},
-        "embedding": {"show_progress": False},
-        "qdrant": {"path": str(tmp_path / "qdrant"), "collection": "chunks"},
-        "datasets": {"enabled": False},  # tests/integration/test_dataset_pipeline.py covers them
-    }
-    path = tmp_path / "feature_engineering.yaml"
-    path.write_text(yaml.safe_dump({"parameters": parameters}))
-    return path
+    web = [f"{site_url}{path}" for path in ("/articles/embeddings.html", "/articles/vector-stores.html", "/missing",
+                                             "/loop", "/latin1", "/private/secret.html")]  # fmt: skip
+    sources = [{"name": "articles", "type": "folder", "path": str(corpus)}, {"name": "web", "type": "url", "urls": web}]
+    return write_feature_config(tmp_path, sources, **crawl_extra)
 
 
 def latest_metadata(name: str) -> dict:

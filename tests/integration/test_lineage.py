@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 from zenml import Model, pipeline, step
 from zenml.client import Client
@@ -17,7 +15,7 @@ from llm_engineering.application.lineage_rendering import lineage_markdown
 from llm_engineering.application.pipeline_runner import load_for, run_pipeline
 from llm_engineering.cli import app
 from llm_engineering.domain.documents import Chunks
-from tests.conftest import SAMPLE_CORPUS
+from tests.conftest import copy_articles, write_feature_config
 
 ARTICLES = ["rag-basics.md", "lora-in-practice.md", "sequence-packing.md"]
 MODEL_NAME = "lineage-test-assistant"
@@ -38,19 +36,8 @@ def train_on_chunks() -> None:
 @pytest.fixture(scope="module")
 def feature_run(tmp_path_factory: pytest.TempPathFactory):
     tmp_path = tmp_path_factory.mktemp("lineage")
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name in ARTICLES:
-        shutil.copy(SAMPLE_CORPUS / "articles" / name, corpus / name)
-    parameters = {
-        "crawl": {"sources": [{"name": "articles", "type": "folder", "path": str(corpus)}]},
-        "datasets": {"enabled": False},  # crawl -> embed only: dataset generation is not what these tests check
-        "chunking": {"chunk_size": 128, "chunk_overlap": 16},
-        "embedding": {"show_progress": False},
-        "qdrant": {"path": str(tmp_path / "qdrant"), "collection": "chunks"},
-    }
-    config = tmp_path / "feature_engineering.yaml"
-    config.write_text(yaml.safe_dump({"parameters": parameters}))
+    corpus = copy_articles(tmp_path / "corpus", *ARTICLES)
+    config = write_feature_config(tmp_path, [{"name": "articles", "type": "folder", "path": str(corpus)}])
     run = run_pipeline("feature_engineering", load_for("feature_engineering", config))
     assert run.status == "completed"
     return run, corpus

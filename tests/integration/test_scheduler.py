@@ -25,7 +25,7 @@ from llm_engineering.application.scheduling.schedule_config import load_schedule
 from llm_engineering.application.scheduling.trigger import run_tick, run_trigger
 from llm_engineering.application.scheduling.trigger_state import load_state, scheduler_dir
 from llm_engineering.cli import app
-from tests.conftest import SAMPLE_CORPUS, copy_articles
+from tests.conftest import SAMPLE_CORPUS, copy_articles, write_feature_config
 from tests.support.web_server import serve
 
 ARTICLES = ["rag-basics.md", "lora-in-practice.md"]
@@ -37,19 +37,10 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def write_schedule(tmp_path: Path, corpus: Path, extra_sources: list | None = None, **crawl) -> Path:
-    parameters = {
-        "crawl": {
-            "sources": [{"name": "articles", "type": "folder", "path": str(corpus)}, *(extra_sources or [])],
-            "http": {"timeout_s": 2, "politeness_delay_s": 0, "retries": 0},
-            **crawl,
-        },
-        "datasets": {"enabled": False},  # crawl -> embed only: dataset generation is not what these tests check
-        "chunking": {"chunk_size": 128, "chunk_overlap": 16},
-        "embedding": {"show_progress": False},
-        "qdrant": {"path": str(tmp_path / "qdrant"), "collection": "chunks"},
-    }
-    feature = tmp_path / "feature_engineering.yaml"
-    feature.write_text(yaml.safe_dump({"parameters": parameters}))
+    sources = [{"name": "articles", "type": "folder", "path": str(corpus)}, *(extra_sources or [])]
+    feature = write_feature_config(
+        tmp_path, sources, http={"timeout_s": 2, "politeness_delay_s": 0, "retries": 0}, **crawl
+    )
     schedule = tmp_path / "schedule.yaml"
     schedule.write_text(
         yaml.safe_dump({"schedule": {"interval_seconds": 1}, "feature_pipeline": {"config": str(feature)}})

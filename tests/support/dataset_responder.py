@@ -17,7 +17,7 @@ from tests.support.openai_server import last_user_message
 EXTRACT = re.compile(r'"""\n(.*?)\n"""', re.DOTALL)
 
 
-def _first_sentence(text: str) -> str:
+def first_sentence(text: str) -> str:
     prose = [line for line in text.splitlines() if line.strip() and not line.startswith(("#", "```", "Author"))]
     return re.split(r"(?<=[.!?])\s", " ".join(prose), maxsplit=1)[0].strip()
 
@@ -38,7 +38,7 @@ def dataset_responder(body: dict[str, Any]) -> str:
         if "HOPELESS" in extract or ("MALFORMED" in extract and len(messages) == 1):
             return "Sure! Here is something about the text."
         angle = re.search(r"could ask (about [^,]+?), then", first)
-        sentence = _first_sentence(extract)
+        sentence = first_sentence(extract)
         question = f"What do we know {angle.group(1) if angle else 'here'}: {sentence[:40]}?"
         if body.get("response_format", {}).get("type") == "json_object":
             return json.dumps({"question": question, "answer": sentence})
