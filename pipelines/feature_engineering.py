@@ -1,5 +1,4 @@
 from zenml import pipeline
-from zenml.client import Client
 
 from llm_engineering.domain.config.dataset_generation import DatasetGenerationConfig
 from llm_engineering.domain.config.feature_engineering import (
@@ -9,6 +8,7 @@ from llm_engineering.domain.config.feature_engineering import (
     EmbeddingConfig,
     QdrantConfig,
 )
+from llm_engineering.infrastructure.zenml.artifacts import find_artifact_version
 from steps.chunk.chunk_documents import chunk_documents
 from steps.clean.clean_documents import clean_documents
 from steps.clean.select_changed_documents import select_changed_documents
@@ -22,12 +22,6 @@ from steps.datasets.select_generation_chunks import select_generation_chunks
 from steps.embed.embed_and_load import embed_and_load
 
 
-def _latest_version(name: str):  # noqa: ANN202 - an artifact version, linked as a step input (lineage)
-    # Listing is not lazy inside a pipeline (get_artifact_version is, and would fail later, at step time).
-    versions = Client().list_artifact_versions(artifact=name, sort_by="desc:created", size=1)
-    return versions.items[0] if versions.items else None
-
-
 @pipeline
 def feature_engineering(
     crawl: CrawlConfig,
@@ -37,7 +31,7 @@ def feature_engineering(
     embedding: EmbeddingConfig,
     qdrant: QdrantConfig,
 ) -> None:
-    raw_documents = crawl_sources(crawl, _latest_version("raw_documents"))
+    raw_documents = crawl_sources(crawl, find_artifact_version("raw_documents"))
     changed_documents = select_changed_documents(raw_documents, chunking, embedding, qdrant)
     cleaned_documents = clean_documents(changed_documents, cleaning)
     chunks = chunk_documents(cleaned_documents, chunking, embedding)
@@ -45,8 +39,8 @@ def feature_engineering(
     if not datasets.enabled:
         return
     # Incremental versions: the new samples are deduplicated against, and appended to, the latest ones.
-    last_instructions = _latest_version("instruction_dataset") if datasets.incremental else None
-    last_preferences = _latest_version("preference_dataset") if datasets.incremental else None
+    last_instructions = find_artifact_version("instruction_dataset") if datasets.incremental else None
+    last_preferences = find_artifact_version("preference_dataset") if datasets.incremental else None
     generation_chunks = select_generation_chunks(embedded_chunks, chunking, embedding, qdrant, datasets)
     generated_instructions = generate_instruction_samples(generation_chunks, datasets)
     curated_instructions = curate_instruction_samples(generated_instructions, datasets, embedding, last_instructions)

@@ -1,5 +1,4 @@
 from zenml import Model, pipeline
-from zenml.client import Client
 
 from llm_engineering.domain.config.training import (
     BaseModelConfig,
@@ -13,6 +12,7 @@ from llm_engineering.domain.config.training import (
     SftConfig,
     TrackingConfig,
 )
+from llm_engineering.infrastructure.zenml.artifacts import find_artifact_version
 from steps.evaluation.evaluate_models import evaluate_models
 from steps.evaluation.plot_loss_curves import plot_loss_curves
 from steps.training.export_trained_model import export_trained_model
@@ -27,16 +27,14 @@ def _dataset(source: DatasetInput, name: str):  # noqa: ANN202 - an artifact ver
     """A pinned/latest ZenML artifact version (linked as the step's input), or a local folder loaded by a step."""
     if source.path is not None:
         return load_local_dataset(str(source.path), id=f"load_{name}")
-    # Checked now, before any step runs: get_artifact_version is lazy inside a pipeline and would only
-    # fail when the first step starts, with ZenML's generic message.
-    versions = Client().list_artifact_versions(artifact=source.artifact, version=source.version, size=1)
-    if not versions.items:
+    artifact_version = find_artifact_version(source.artifact, source.version)
+    if artifact_version is None:
         wanted = f"{source.artifact!r}" + (f" version {source.version}" if source.version else "")
         raise ValueError(
             f"no dataset artifact {wanted} in this ZenML store: run `make run-feature-pipeline` first, "
             f"or point datasets.{name.split('_')[0]}.path at a saved dataset"
         )
-    return Client().get_artifact_version(source.artifact, source.version)
+    return artifact_version
 
 
 @pipeline(model=Model(name="llm-engineering-assistant", description="SFT + DPO on the feature pipeline's datasets"))
