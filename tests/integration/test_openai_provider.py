@@ -158,7 +158,9 @@ def test_response_format_is_passed_through(server: OpenAIStubServer) -> None:
 
     assert json.loads(as_object.text) == {"echo": "give json"}
     assert json.loads(as_schema.text) == {"question": "echo: two words", "score": 2}
-    assert [body["response_format"] for body in server.requests] == [{"type": "json_object"}, schema]
+    # Requests run concurrently, so match each body to its prompt rather than to arrival order.
+    sent = {body["messages"][-1]["content"]: body["response_format"] for body in server.requests}
+    assert sent == {"give json": {"type": "json_object"}, "two words": schema}
 
 
 def test_api_key_comes_from_settings_or_a_placeholder(server: OpenAIStubServer, monkeypatch) -> None:
