@@ -170,6 +170,25 @@ def test_unknown_method_is_a_config_error_naming_the_field(tmp_path: Path) -> No
         load_for("training", config)
 
 
+@pytest.mark.parametrize(
+    ("dpo_block", "error"),
+    [
+        ("method: kto\n    loss_type: ipo", r"parameters.dpo: .*loss_type 'ipo' does not apply to method 'kto'"),
+        ("method: dpo\n    loss_type: kto", r"loss_type 'kto' does not apply to method 'dpo'; choose one of \['sigmoid'"),
+        ("method: orpo\n    loss_type: sigmoid", r"orpo has a single loss"),
+        ("method: kto\n    optimization: {per_device_train_batch_size: 1}", r"per_device_train_batch_size >= 2"),
+    ],
+)
+def test_alignment_loss_must_fit_the_method(dpo_block: str, error: str, tmp_path: Path) -> None:
+    from llm_engineering.application.pipeline_runner import load_for
+    from llm_engineering.application.run_config import ConfigError
+
+    config = tmp_path / "training.yaml"
+    config.write_text(f"parameters:\n  dpo:\n    {dpo_block}\n")
+    with pytest.raises(ConfigError, match=error):
+        load_for("training", config)
+
+
 def test_comet_tracks_offline_into_the_data_dir(
     tiny_model_dir: Path, tmp_path: Path, data_dir: Path, monkeypatch
 ) -> None:  # noqa: ANN001
@@ -192,7 +211,11 @@ def test_comet_tracks_offline_into_the_data_dir(
     assert list((data_dir / "comet").resolve().glob("*.zip"))
 
 
-def test_orpo_aligns_the_sft_adapter_without_a_reference_model(tiny_model_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("method", "logged"),
+    [("orpo", "log_odds_ratio"), ("kto", "kl")],  # ORPO is reference-free; KTO unpairs our pairs
+)
+def test_orpo_and_kto_align_the_sft_adapter(method: str, logged: str, tiny_model_dir: Path, tmp_path: Path) -> None:
     import torch
 
     from llm_engineering.application.training.dpo import train_dpo
@@ -202,14 +225,14 @@ def test_orpo_aligns_the_sft_adapter_without_a_reference_model(tiny_model_dir: P
     base = BaseModelConfig(name=str(tiny_model_dir))
     sft = train_sft(make_instruction_dataset(), base, sft_config("lora"), tmp_path / "sft")
     config = DpoConfig.model_validate(
-        {"method": "orpo", "max_length": 64, "beta": 0.1, "optimization": {"max_steps": 2, "logging_steps": 1}}
+        {"method": method, "max_length": 64, "beta": 0.1, "optimization": {"max_steps": 2, "logging_steps": 1}}
     )
-    orpo = train_dpo(sft.model_dir, make_preference_dataset(), base, config, tmp_path / "orpo")
-    assert orpo.metrics["train_pairs"] == 8
-    assert any("log_odds_ratio" in entry for entry in orpo.log_history)
-    assert read_training_info(orpo.model_dir).stage == "dpo"
+    aligned = train_dpo(sft.model_dir, make_preference_dataset(), base, config, tmp_path / method)
+    assert aligned.metrics["train_pairs"] == 8
+    assert any(logged in entry for entry in aligned.log_history), aligned.log_history
+    assert read_training_info(aligned.model_dir).stage == "dpo"
     ids = torch.tensor([[1, 5, 9, 13]])
     with torch.no_grad():
         before = load_trained_model(sft.model_dir)(ids).logits
-        after = load_trained_model(orpo.model_dir)(ids).logits
+        after = load_trained_model(aligned.model_dir)(ids).logits
     assert not torch.allclose(before, after)  # the adapter moved

@@ -1,6 +1,9 @@
-"""DPO on the SFT result with TRL's DPOTrainer (or ORPO, from TRL's experimental package).
+"""Preference alignment of the SFT result: TRL's DPOTrainer, KTOTrainer, or ORPO (TRL's experimental package).
 
-With an adapter, DPO keeps training the SFT adapter and the reference is implicit: TRL copies the SFT adapter
+KTO takes unpaired examples (a completion and whether it is desirable); TRL's KTOTrainer unpairs our
+prompt/chosen/rejected rows itself (chosen -> desirable, rejected -> undesirable).
+
+With an adapter, DPO (and KTO) keeps training the SFT adapter and the reference is implicit: TRL copies the SFT adapter
 into a frozen "ref" adapter and switches to it for the reference log-probs, so no second model is loaded.
 A full fine-tune gets a frozen copy of the SFT model as reference. Prompt-learning adapters are refused at
 config time (TRL 1.16's DPOTrainer reads hidden states PEFT's virtual-token models do not return).
@@ -40,7 +43,7 @@ def train_dpo(
     report_to: list[str] | None = None,
 ) -> StageResult:
     from transformers import AutoTokenizer
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 
     sft_info = read_training_info(sft_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(sft_model_dir))  # carries our chat template
@@ -53,9 +56,17 @@ def train_dpo(
         from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
         trainer_class, arguments = ORPOTrainer, ORPOConfig(**shared, beta=config.beta, max_length=config.max_length)
+    elif config.method == "kto":
+        # KTO (Ethayarajh et al., 2024): a prospect-theory loss on single answers, against the SFT reference.
+        trainer_class = KTOTrainer
+        arguments = KTOConfig(
+            **shared, beta=config.beta, loss_type=config.resolved_loss_type, max_length=config.max_length
+        )
     else:
         trainer_class = DPOTrainer
-        arguments = DPOConfig(**shared, beta=config.beta, loss_type=[config.loss_type], max_length=config.max_length)
+        arguments = DPOConfig(
+            **shared, beta=config.beta, loss_type=[config.resolved_loss_type], max_length=config.max_length
+        )
     trainer = trainer_class(
         model=model,
         args=arguments,

@@ -7,7 +7,7 @@ on the machine that trains.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -16,8 +16,10 @@ from llm_engineering.domain.config.base import StrictModel
 PeftMethod = Literal["full", "lora", "qlora", "dora", "prefix_tuning", "prompt_tuning", "p_tuning", "ia3"]
 PROMPT_LEARNING_METHODS = ("prefix_tuning", "prompt_tuning", "p_tuning")
 MERGEABLE_METHODS = ("lora", "qlora", "dora", "ia3")
-# DPO losses of TRL 1.16's DPOTrainer (ORPO and KTO live in trl.experimental and need other data shapes).
+# Losses of TRL 1.16's DPOTrainer and KTOTrainer (ORPO, from trl.experimental, has a single loss).
 DpoLossType = Literal["sigmoid", "ipo", "hinge", "robust", "exo_pair", "bco_pair", "sppo_hard", "apo_zero", "apo_down"]
+KtoLossType = Literal["kto", "apo_zero_unpaired"]
+DEFAULT_LOSS_TYPES = {"dpo": "sigmoid", "kto": "kto"}
 Optimizer = Literal["adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit", "adafactor", "sgd"]
 GPU_ONLY_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit")
 Scheduler = Literal["linear", "cosine", "cosine_with_restarts", "constant", "constant_with_warmup", "polynomial"]
@@ -94,15 +96,35 @@ class SftConfig(StrictModel):
 
 
 class DpoConfig(StrictModel):
-    """The alignment stage on the SFT result: DPO (with a reference) or ORPO (reference-free, TRL experimental)."""
+    """The alignment stage on the SFT result: DPO or KTO (both against the SFT model as reference) or ORPO
+    (reference-free, TRL experimental). KTO learns from unpaired good/bad answers; our pairs are unpaired for it."""
 
     enabled: bool = True
-    method: Literal["dpo", "orpo"] = "dpo"
+    method: Literal["dpo", "kto", "orpo"] = "dpo"
     beta: float = Field(0.1, gt=0)
-    loss_type: DpoLossType = Field("sigmoid", description="DPO only")
+    loss_type: DpoLossType | KtoLossType | None = Field(
+        None, description="dpo: sigmoid (default), ipo, hinge, ...; kto: kto (default) or apo_zero_unpaired"
+    )
     max_length: int = Field(384, gt=8)
     optimization: OptimizationConfig = OptimizationConfig(learning_rate=5e-5)
     resume_from_checkpoint: bool = True
+
+    @model_validator(mode="after")
+    def _loss_type_fits_the_method(self) -> DpoConfig:
+        allowed = {"dpo": get_args(DpoLossType), "kto": get_args(KtoLossType), "orpo": ()}[self.method]
+        if self.loss_type is not None and self.loss_type not in allowed:
+            raise ValueError(
+                f"loss_type {self.loss_type!r} does not apply to method {self.method!r}; "
+                + (f"choose one of {list(allowed)}" if allowed else "orpo has a single loss: leave loss_type unset")
+            )
+        if self.method == "kto" and self.optimization.per_device_train_batch_size < 2:
+            # TRL's KTO estimates its KL term from mismatched completions within a batch.
+            raise ValueError("method 'kto' needs optimization.per_device_train_batch_size >= 2 (its KL estimate)")
+        return self
+
+    @property
+    def resolved_loss_type(self) -> str | None:
+        return self.loss_type or DEFAULT_LOSS_TYPES.get(self.method)
 
 
 class JudgeConfig(StrictModel):
