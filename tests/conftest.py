@@ -21,7 +21,7 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ["COMET_START_ONLINE"] = "false"
 os.environ["COMET_ERROR_TRACKING_ENABLE"] = "false"
 os.environ["COMET_OFFLINE_DIRECTORY"] = str(_SESSION_ROOT / "comet")
-os.environ.setdefault("LLM_ENGINEERING_DATA_DIR", str(_SESSION_ROOT / "data"))
+os.environ["LLM_ENGINEERING_DATA_DIR"] = str(_SESSION_ROOT / "data")  # never a developer's own
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CORPUS = PROJECT_ROOT / "sample_corpus"

@@ -48,7 +48,10 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
 
     with OpenAIStubServer(responder=dataset_responder) as server:
         settings = overrides(tmp_path, corpus, server.base_url, eval_set)
-        run = run_pipeline("feature_engineering", load_for("feature_engineering", config, settings))
+        # The ZenML store is shared by the session: other tests (training) may have saved an `instruction_dataset`
+        # already. The first run starts a fresh lineage instead of appending to theirs; the later runs are incremental.
+        first = load_for("feature_engineering", config, [*settings, "datasets.incremental=false"])
+        run = run_pipeline("feature_engineering", first)
         assert run.status == "completed"
         first_calls = server.request_count
         assert first_calls > 0

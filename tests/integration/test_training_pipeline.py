@@ -76,9 +76,9 @@ def test_a_missing_dataset_version_is_a_clear_error_before_any_step(tmp_path: Pa
 
     from llm_engineering.application.pipeline_runner import load_for, run_pipeline
 
-    runs_before = len(Client().list_pipeline_runs(size=100).items)
+    runs_before = Client().list_pipeline_runs(size=1).total
     config = write_config(tmp_path, tiny_model_dir, datasets={"instruction": {"artifact": "instruction_dataset",
                                                                               "version": "999"}})  # fmt: skip
     with pytest.raises(ValueError, match="no dataset artifact 'instruction_dataset' version 999 in this ZenML store"):
         run_pipeline("training", load_for("training", config))
-    assert len(Client().list_pipeline_runs(size=100).items) == runs_before  # nothing started
+    assert Client().list_pipeline_runs(size=1).total == runs_before  # nothing started

@@ -194,6 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; with Nagle on, the body waits ~40 ms for the client's delayed ACK.
     disable_nagle_algorithm = True
     server: _HTTPServer
+    _in_flight = False  # this request is counted in the stub's in-flight gauge
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
         pass
@@ -216,6 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         stub = self.server.stub
         fault = stub._receive(body, self.headers.get("Authorization", ""))
+        self._in_flight = True
         try:
             if stub.latency_s:
                 time.sleep(stub.latency_s)
@@ -223,7 +225,12 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test): nothing to answer
         finally:
-            stub._done()
+            self._leave_flight()
+
+    def _leave_flight(self) -> None:
+        if self._in_flight:
+            self._in_flight = False
+            self.server.stub._done()
 
     def _respond(self, stub: OpenAIStubServer, body: dict[str, Any], fault: Fault | None) -> None:
         if fault is not None and fault.kind == "rate_limited":
@@ -269,4 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
+        # Out of flight before the body leaves: a client that has its answer (and sends its next request at once)
+        # must never find this one still counted, or max_in_flight would read one over the client's real bound.
+        self._leave_flight()
         self.wfile.write(data)
