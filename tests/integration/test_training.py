@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +16,7 @@ from llm_engineering.application.training.backends import HardwareError, resolve
 from llm_engineering.application.training.data_preparation import DatasetError
 from llm_engineering.application.training.peft_methods import AdapterConfigError
 from llm_engineering.domain.config.training import BaseModelConfig, DpoConfig, SftConfig
+from tests.conftest import PROJECT_ROOT
 from tests.integration.conftest import make_instruction_dataset, make_preference_dataset
 
 
@@ -102,6 +109,105 @@ def test_rerun_resumes_from_the_last_checkpoint(tiny_model_dir: Path, tmp_path: 
     assert first.resumed_from is None
     second = train_sft(make_instruction_dataset(), base, sft_config("lora"), tmp_path / "sft")
     assert second.resumed_from is not None and second.resumed_from.endswith("checkpoint-3")
+
+
+# The killed run: train_sft in a child process, each optimizer step slowed (a global torch hook, nothing of
+# ours replaced) so that the kill surely lands mid-run, however loaded the machine is.
+KILLED_TRAINING = """
+import sys, time
+from pathlib import Path
+
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from llm_engineering.application.training.sft import train_sft
+from llm_engineering.domain.config.training import BaseModelConfig, SftConfig
+from tests.integration.conftest import make_instruction_dataset
+
+model, output_dir, config, step_seconds = sys.argv[1:]
+register_optimizer_step_post_hook(lambda *_: time.sleep(float(step_seconds)))
+config = SftConfig.model_validate_json(config)
+train_sft(make_instruction_dataset(), BaseModelConfig(name=model), config, Path(output_dir))
+"""
+
+
+def complete_checkpoint_steps(output_dir: Path) -> list[int]:
+    """Steps of the checkpoints the Trainer finished writing (it writes trainer_state.json last)."""
+    steps = []
+    for state in output_dir.glob("checkpoint-*/trainer_state.json"):
+        try:
+            steps.append(json.loads(state.read_text())["global_step"])
+        except (OSError, ValueError):  # being written, or rotated away, right now
+            continue
+    return sorted(steps)
+
+
+def test_kill_during_training_then_rerun_resumes_from_the_last_complete_checkpoint(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    from llm_engineering.application.training.sft import FINAL_FOLDER, train_sft
+
+    max_steps, save_steps = 12, 2
+    config = sft_config(
+        "lora",
+        optimization={"max_steps": max_steps, "logging_steps": 1, "save_steps": save_steps, "learning_rate": 5e-2},
+    )
+    output_dir, log = tmp_path / "sft", tmp_path / "killed_training.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                KILLED_TRAINING,
+                str(tiny_model_dir),
+                str(output_dir),
+                config.model_dump_json(),
+                "0.5",  # seconds per step: the 10 steps after checkpoint-2 leave >= 5 s to kill it mid-run
+            ],
+            cwd=PROJECT_ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not complete_checkpoint_steps(output_dir):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        f"no complete checkpoint within 120 s; exit code {process.poll()} (None: still running)"
+                        f"\n{log.read_text()[-3000:]}"
+                    )
+                time.sleep(0.05)
+            process.send_signal(signal.SIGKILL)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, log.read_text()[-3000:]
+    killed_at = complete_checkpoint_steps(output_dir)[-1]
+    assert killed_at < max_steps and not (output_dir / FINAL_FOLDER).exists(), (
+        f"the kill came too late (checkpoint {killed_at} of {max_steps}): it must land mid-run"
+    )
+    # A kill while the Trainer writes a checkpoint leaves its weights without trainer_state.json: the rerun
+    # must skip such a folder (it would crash the resume). Lay one down the way that kill leaves it.
+    half_written = output_dir / f"checkpoint-{killed_at + save_steps}"
+    half_written.mkdir(exist_ok=True)
+    shutil.copy(output_dir / f"checkpoint-{killed_at}" / "adapter_model.safetensors", half_written)
+
+    optimizer_steps = []
+    counting = register_optimizer_step_post_hook(lambda *_: optimizer_steps.append(1))
+    try:
+        rerun = train_sft(make_instruction_dataset(), BaseModelConfig(name=str(tiny_model_dir)), config, output_dir)
+    finally:
+        counting.remove()
+
+    assert rerun.resumed_from == str(output_dir / f"checkpoint-{killed_at}")
+    assert len(optimizer_steps) == max_steps - killed_at  # the steps before the checkpoint were not redone
+    # One log entry per step: those up to the checkpoint come from its trainer state, the rest from the rerun.
+    assert [entry["step"] for entry in rerun.log_history if "loss" in entry] == list(range(1, max_steps + 1))
+    final_state = json.loads((output_dir / f"checkpoint-{max_steps}" / "trainer_state.json").read_text())
+    assert final_state["global_step"] == max_steps
+    assert (rerun.model_dir / "adapter_model.safetensors").is_file()
 
 
 def test_missing_columns_and_empty_splits_are_named(tiny_model_dir: Path) -> None:

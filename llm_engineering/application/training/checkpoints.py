@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,39 @@ def stage_folder(root: Path, stage: str, key: str) -> Path:
     return folder
 
 
-def last_checkpoint(output_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+# What Trainer.save_model writes for a full model or a PEFT adapter (single file or sharded).
+WEIGHTS_FILES = (
+    "adapter_model.safetensors",
+    "adapter_model.bin",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 
-    return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
+
+def is_complete_checkpoint(folder: Path) -> bool:
+    """Trainer writes a checkpoint in place, weights first and trainer_state.json last, so a kill while
+    saving leaves a folder without (or with a cut-off) trainer_state.json; resuming from it crashes."""
+    state = folder / "trainer_state.json"
+    if not state.is_file() or not any((folder / name).is_file() for name in WEIGHTS_FILES):
+        return False
+    try:
+        json.loads(state.read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def last_checkpoint(output_dir: Path) -> str | None:
+    """The newest complete checkpoint-N folder. Unlike transformers' get_last_checkpoint, which takes the
+    highest N as is, a half-written one (a kill during saving) is skipped for the one before it."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return None
+    steps = {
+        int(match.group(1)): path
+        for path in folder.iterdir()
+        if (match := re.fullmatch(r"checkpoint-(\d+)", path.name)) and path.is_dir() and is_complete_checkpoint(path)
+    }
+    return str(steps[max(steps)]) if steps else None
