@@ -90,8 +90,16 @@ Train: {report.train} samples, test: {report.test} samples, split by source docu
 
 
 def push_to_hub(dataset: DatasetDict, repo_id: str, token: str, private: bool, card: str) -> str:
+    """Returns the dataset repo's URL on the Hub pushed to (HF_ENDPOINT's, when set)."""
     from huggingface_hub import DatasetCard
 
-    dataset.push_to_hub(repo_id, token=token, private=private)
-    DatasetCard(card).push_to_hub(repo_id, token=token)
-    return f"https://huggingface.co/datasets/{repo_id}"
+    commit = dataset.push_to_hub(repo_id, token=token, private=private)
+    # datasets wrote a README whose metadata (`configs`, `dataset_info`) drives the Hub's loader and viewer;
+    # our card replaces its text and keeps that metadata.
+    generated = DatasetCard.load(repo_id, repo_type="dataset", token=token).data.to_dict()
+    ours = DatasetCard(card)
+    for key, value in generated.items():
+        if key not in ours.data:
+            ours.data[key] = value
+    ours.push_to_hub(repo_id, token=token)
+    return str(commit.repo_url)
