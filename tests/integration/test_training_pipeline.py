@@ -34,22 +34,34 @@ def write_config(tmp_path: Path, tiny_model_dir: Path, **overrides: dict) -> Pat
     return path
 
 
-def test_training_pipeline_end_to_end(tmp_path: Path, tiny_model_dir: Path, data_dir: Path) -> None:
+def test_training_pipeline_end_to_end(
+    tmp_path: Path, tiny_model_dir: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import zenml
     import zenml.integrations.huggingface.materializers  # noqa: F401
     from zenml.client import Client
 
     from llm_engineering.application.pipeline_runner import load_for, run_pipeline
+    from tests.support.hub_server import HubStubServer, use_stub_endpoint
     from tests.support.openai_server import OpenAIStubServer
 
     instruction = zenml.save_artifact(make_instruction_dataset(), name="instruction_dataset")
     preference = zenml.save_artifact(make_preference_dataset(), name="preference_dataset")
-    with OpenAIStubServer(responder=lambda body: '{"accuracy": 2, "style": 3}') as judge:
+    with (
+        OpenAIStubServer(responder=lambda body: '{"accuracy": 2, "style": 3}') as judge,
+        HubStubServer(tokens={"hf_pipeline_token"}) as hub,
+    ):
+        hub_endpoint = hub.endpoint
+        use_stub_endpoint(monkeypatch, hub_endpoint)
+        monkeypatch.setenv("HF_TOKEN", "hf_pipeline_token")
         evaluation = {**TINY_RUN["parameters"]["evaluation"], "judge": {"base_url": judge.base_url, "model": "j"}}
-        config = write_config(tmp_path, tiny_model_dir, evaluation=evaluation)
+        config = write_config(
+            tmp_path, tiny_model_dir, evaluation=evaluation, hub={"model_repo": "stub-user/tiny-assistant"}
+        )
         run = run_pipeline("training", load_for("training", config))
         # One answer per model is judged; identical answers of the tiny models are answered from the cache.
         assert 1 <= judge.request_count <= 3
+    monkeypatch.delenv("HF_TOKEN")  # the second run below exports without pushing
 
     assert "completed" in str(run.status).lower()
     version = Client().get_model_version("tiny-assistant")
@@ -64,6 +76,12 @@ def test_training_pipeline_end_to_end(tmp_path: Path, tiny_model_dir: Path, data
     card = (exported / "README.md").read_text()
     assert f"version {instruction.version}" in card and str(preference.id) in card
     assert (exported / "model.safetensors").is_file()  # LoRA merged into full weights
+    pushed = hub.repo("model", "stub-user/tiny-assistant")
+    assert pushed is not None and pushed.private  # private unless hub.private is false
+    assert pushed.files["README.md"] == card.encode()
+    assert pushed.files["model.safetensors"] == (exported / "model.safetensors").read_bytes()
+    export_record = run.steps["export_trained_model"].run_metadata
+    assert export_record["hub_url"] == f"{hub_endpoint}/stub-user/tiny-assistant"
 
     run_two = run_pipeline("training", load_for("training", config), no_cache=False)
     assert "completed" in str(run_two.status).lower()
