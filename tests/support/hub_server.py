@@ -62,6 +62,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.support.loopback_server import LoopbackServer
+
 if TYPE_CHECKING:
     import pytest
 
@@ -141,7 +143,7 @@ class RecordedRequest:
     authorization: str
 
 
-class HubStubServer:
+class HubStubServer(LoopbackServer):
     """Start with `with` (or start()/stop()); `endpoint` is what HF_ENDPOINT would be."""
 
     def __init__(
@@ -150,6 +152,7 @@ class HubStubServer:
         user: str = "stub-user",
         upload_mode: Literal["hub", "regular"] = "hub",
     ):
+        super().__init__()
         self.tokens = set(tokens)
         self.user = user
         self.upload_mode = upload_mode
@@ -158,8 +161,6 @@ class HubStubServer:
         self.requests: list[RecordedRequest] = []
         self.unhandled: list[str] = []  # "METHOD /path" of requests no route matched
         self._lock = threading.Lock()
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def repo(self, repo_type: str, repo_id: str) -> StubRepo | None:
         with self._lock:
@@ -170,32 +171,9 @@ class HubStubServer:
         with self._lock:
             return sum(r.method == method and re.search(pattern, r.path) is not None for r in self.requests)
 
-    # -- lifecycle -----------------------------------------------------------------------------------
     @property
     def endpoint(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("server not started")
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def start(self) -> HubStubServer:
-        httpd = _HTTPServer(("127.0.0.1", 0), _Handler)  # port 0: the OS picks a free one
-        httpd.stub = self
-        self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> HubStubServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.origin + ""
 
     # -- state changes (under the lock, called by the handler) ---------------------------------------
     def _create(self, repo_type: str, repo_id: str, private: bool) -> tuple[StubRepo, bool]:
@@ -638,3 +616,8 @@ def _folder_entry(path: str, files: dict[str, bytes]) -> dict[str, Any]:
     for name in sorted(p for p in files if p.startswith(path + "/")):
         digest.update(git_blob_oid(files[name]).encode())
     return {"type": "directory", "oid": digest.hexdigest(), "size": 0, "path": path}
+
+
+# The stub's handler and server classes are defined below the stub itself.
+HubStubServer.handler_class = _Handler
+HubStubServer.server_class = _HTTPServer

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+from tests.support.loopback_server import LoopbackServer
+
 Responder = Callable[[dict[str, Any]], str]
 
 
@@ -89,10 +91,11 @@ def _instance_of(schema: dict[str, Any], text: str) -> Any:
     return f"echo: {text}"
 
 
-class OpenAIStubServer:
+class OpenAIStubServer(LoopbackServer):
     """Start with `with` (or start()/stop()); `base_url` ends in /v1, as the openai client expects."""
 
     def __init__(self, latency_s: float = 0.0, responder: Responder = echo_responder):
+        super().__init__()
         self.latency_s = latency_s  # added to every request: the benchmark's fixed model latency
         self.responder = responder
         self.requests: list[dict[str, Any]] = []  # every body received, faulty or not, in arrival order
@@ -102,8 +105,6 @@ class OpenAIStubServer:
         self._scripted: dict[str, deque[Fault]] = {}
         self._always: dict[str, Fault] = {}
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- control -------------------------------------------------------------------------------------
     def script(self, marker: str, *faults: Fault) -> None:
@@ -134,32 +135,9 @@ class OpenAIStubServer:
         with self._lock:
             return sum(marker in prompt_text(body) for body in self.requests)
 
-    # -- lifecycle -----------------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("server not started")
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-
-    def start(self) -> OpenAIStubServer:
-        httpd = _HTTPServer(("127.0.0.1", 0), _Handler)  # port 0: the OS picks a free one
-        httpd.stub = self
-        self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> OpenAIStubServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.origin + "/v1"
 
     # -- used by the handler -------------------------------------------------------------------------
     def _receive(self, body: dict[str, Any], authorization: str) -> Fault | None:
@@ -280,3 +258,8 @@ class _Handler(BaseHTTPRequestHandler):
         # must never find this one still counted, or max_in_flight would read one over the client's real bound.
         self._leave_flight()
         self.wfile.write(data)
+
+
+# The stub's handler and server classes are defined below the stub itself.
+OpenAIStubServer.handler_class = _Handler
+OpenAIStubServer.server_class = _HTTPServer
