@@ -15,9 +15,32 @@ class PromotionDecision(BaseModel):
     reason: str
 
 
+def unmet_gates(metrics: dict[str, float], minimums: dict[str, float], maximums: dict[str, float]) -> list[str]:
+    """Why the candidate may not be promoted whatever production scores; a gate on an unmeasured metric fails."""
+    gates = [(name, bound, "at least") for name, bound in minimums.items()]
+    gates += [(name, bound, "at most") for name, bound in maximums.items()]
+    unmet = []
+    for name, bound, needed in gates:
+        value = metrics.get(name)
+        if value is None:
+            unmet.append(f"{name} not measured (needs {needed} {bound})")
+        elif (value < bound) if needed == "at least" else (value > bound):
+            unmet.append(f"{name} {value:.4f} (needs {needed} {bound})")
+    return unmet
+
+
 def decide_promotion(
-    metric: str, candidate: float | None, production: float | None, lower_is_better: bool
+    metric: str,
+    candidate: float | None,
+    production: float | None,
+    lower_is_better: bool,
+    unmet: list[str] | None = None,
 ) -> PromotionDecision:
+    if unmet:
+        return PromotionDecision(
+            promoted=False, metric=metric, candidate=candidate, production=production,
+            reason="gates not met: " + "; ".join(unmet),
+        )  # fmt: skip
     if candidate is None:
         return PromotionDecision(
             promoted=False, metric=metric, candidate=None, production=production, reason=f"no {metric} measured"

@@ -4,14 +4,15 @@ from zenml import get_step_context, log_metadata, step
 
 from llm_engineering.application.evaluation.scores import EvaluationReport
 from llm_engineering.domain.config.training import PromotionConfig
-from llm_engineering.infrastructure.model_registry import decide_promotion, production_metric
+from llm_engineering.infrastructure.model_registry import decide_promotion, production_metric, unmet_gates
 
 
 @step(enable_cache=False)  # compares with whatever is in production now
 def promote_model(
     evaluation_report: EvaluationReport, dataset_lineage: dict, exported_model: dict, promotion: PromotionConfig
 ) -> Annotated[dict, "promotion_decision"]:
-    """Record metrics and lineage on this run's model version; promote it when it beats production."""
+    """Record metrics and lineage on this run's model version; promote it when it passes the gates and beats
+    production."""
     model = get_step_context().model
     metrics = evaluation_report.metrics()
     decision = decide_promotion(
@@ -19,6 +20,7 @@ def promote_model(
         metrics.get(promotion.metric),
         production_metric(model.name, promotion.metric, promotion.stage),
         promotion.lower_is_better,
+        unmet_gates(metrics, promotion.min_metrics, promotion.max_metrics),
     )
     log_metadata(
         {**metrics, "datasets": dataset_lineage, "exported_model": exported_model, "promotion": decision.reason},

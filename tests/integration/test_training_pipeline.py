@@ -83,10 +83,16 @@ def test_training_pipeline_end_to_end(
     export_record = run.steps["export_trained_model"].run_metadata
     assert export_record["hub_url"] == f"{hub_endpoint}/stub-user/tiny-assistant"
 
+    # Same run from the cache, now with a gate no model can pass: the version is recorded, not promoted.
+    gated = yaml.safe_load(config.read_text())
+    gated["parameters"]["promotion"] = {"min_metrics": {"reward_accuracy": 1.5}}
+    config.write_text(yaml.safe_dump(gated))
     run_two = run_pipeline("training", load_for("training", config), no_cache=False)
     assert "completed" in str(run_two.status).lower()
     decision = run_two.steps["promote_model"].outputs["promotion_decision"][0].load()
     assert decision["production"] == pytest.approx(metadata["eval_loss"])
+    assert not decision["promoted"] and decision["reason"].startswith("gates not met: reward_accuracy")
+    assert Client().get_model_version("tiny-assistant", "production").number == version.number
 
 
 def test_a_missing_dataset_version_is_a_clear_error_before_any_step(tmp_path: Path, tiny_model_dir: Path) -> None:

@@ -149,6 +149,10 @@ class PromotionConfig(StrictModel):
     metric: str = Field("eval_loss", description="a metric of the final model in the evaluation report")
     lower_is_better: bool = True
     stage: Literal["production", "staging"] = "production"
+    # Gates the final model must pass before `metric` is even compared, e.g. {reward_accuracy: 0.75}: one metric
+    # alone can promote a model that got worse elsewhere (a lower held-out loss after a failed alignment).
+    min_metrics: dict[str, float] = Field({}, description="metric -> the lowest value that may be promoted")
+    max_metrics: dict[str, float] = Field({}, description="metric -> the highest value that may be promoted")
 
 
 class ExportConfig(StrictModel):
