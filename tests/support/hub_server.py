@@ -58,11 +58,11 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.support.loopback_server import LoopbackServer
+from tests.support.loopback_server import LoopbackServer, StubHandler
 
 if TYPE_CHECKING:
     import pytest
@@ -273,13 +273,8 @@ class _HTTPServer(ThreadingHTTPServer):
     stub: HubStubServer
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as the Hub does
-    disable_nagle_algorithm = True
+class _Handler(StubHandler):
     server: _HTTPServer
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        pass
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
         self._dispatch("GET")
@@ -309,11 +304,11 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"X-Error-Message": error.message.encode("ascii", "replace").decode()}
             if error.code:
                 headers["X-Error-Code"] = error.code
-            self._json(error.status, {"error": error.message}, headers, head=method == "HEAD")
+            self.send_json(error.status, {"error": error.message}, headers, head=method == "HEAD")
         except Exception as error:  # a request the stub cannot parse: 501 (not retried by huggingface_hub), recorded
             with stub._lock:
                 stub.unhandled.append(f"{method} {self.path}: {error!r}")
-            self._json(501, {"error": f"the Hub stub failed on this request: {error!r}"}, head=method == "HEAD")
+            self.send_json(501, {"error": f"the Hub stub failed on this request: {error!r}"}, head=method == "HEAD")
 
     def _route(
         self, method: str, path: str, query: dict[str, list[str]], body: bytes, token: str | None, authorization: str
@@ -323,7 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._validate_yaml(json.loads(body or b"{}"))
             return
         if method == "GET" and path == "/api/whoami-v2":
-            self._json(200, {"type": "user", "name": self._require(token), "auth": {"type": "access_token"}})
+            self.send_json(200, {"type": "user", "name": self._require(token), "auth": {"type": "access_token"}})
             return
         if method == "POST" and path == "/api/repos/create":
             self._create_repo(json.loads(body or b"{}"), self._require(token), authorization)
@@ -406,7 +401,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _HubError(400, f"Invalid metadata in README.md: {error}") from error
             if metadata is not None and not isinstance(metadata, dict):
                 raise _HubError(400, "Invalid metadata in README.md: the front matter must be a mapping")
-        self._json(200, {"errors": [], "warnings": []})
+        self.send_json(200, {"errors": [], "warnings": []})
 
     def _create_repo(self, payload: dict[str, Any], user: str, authorization: str) -> None:
         repo_type = payload.get("type") or "model"
@@ -419,15 +414,15 @@ class _Handler(BaseHTTPRequestHandler):
             repo.authorizations.append(authorization)
         url = self._repo_url(repo)
         if not created:
-            self._json(409, {"error": f"You already created this {repo_type} repo", "url": url})
+            self.send_json(409, {"error": f"You already created this {repo_type} repo", "url": url})
             return
-        self._json(200, {"url": url, "name": repo_id, "id": repo_id})
+        self.send_json(200, {"url": url, "name": repo_id, "id": repo_id})
 
     def _repo_info(self, repo: StubRepo, revision: str) -> None:
         commit = self._at(repo, revision)
         namespace = repo.id.split("/")[0]
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        self._json(
+        self.send_json(
             200,
             {
                 "_id": hashlib.sha1(repo.id.encode()).hexdigest()[:24],
@@ -462,7 +457,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "oid": None if existing is None else _oid(path, existing, commit),
                 }
             )
-        self._json(200, {"files": files, "commitOid": commit.oid})
+        self.send_json(200, {"files": files, "commitOid": commit.oid})
 
     def _lfs_batch(self, payload: dict[str, Any]) -> None:
         if payload.get("operation") != "upload" or "basic" not in payload.get("transfers", ["basic"]):
@@ -477,20 +472,21 @@ class _Handler(BaseHTTPRequestHandler):
                     "verify": {"href": f"{stub.endpoint}{self.path.removesuffix('batch')}verify", "header": {}},
                 }
             objects.append(entry)
-        self._send(200, json.dumps({"transfer": "basic", "objects": objects}).encode(), "application/vnd.git-lfs+json")
+        answer = json.dumps({"transfer": "basic", "objects": objects}).encode()
+        self.send_bytes(200, answer, "application/vnd.git-lfs+json")
 
     def _lfs_put(self, oid: str, body: bytes) -> None:
         if hashlib.sha256(body).hexdigest() != oid:
             raise _HubError(400, f"the uploaded bytes do not hash to {oid}")
         with self.server.stub._lock:
             self.server.stub.lfs_objects[oid] = body
-        self._send(200, b"", "text/plain", {"ETag": f'"{oid}"'})
+        self.send_bytes(200, b"", "text/plain", {"ETag": f'"{oid}"'})
 
     def _lfs_verify(self, payload: dict[str, Any]) -> None:
         data = self.server.stub.lfs_objects.get(payload.get("oid", ""))
         if data is None or len(data) != payload.get("size"):
             raise _HubError(404, f"LFS object {payload.get('oid')} of size {payload.get('size')} not found")
-        self._json(200, {"success": True})
+        self.send_json(200, {"success": True})
 
     def _commit(self, repo: StubRepo, revision: str, query: dict[str, list[str]], body: bytes) -> None:
         if query.get("create_pr") or revision != "main":
@@ -502,7 +498,7 @@ class _Handler(BaseHTTPRequestHandler):
         commit = self.server.stub._commit(
             repo, header["summary"], header.get("parentCommit"), [line for line in lines if line["key"] != "header"]
         )
-        self._json(
+        self.send_json(
             200,
             {
                 "success": True,
@@ -527,7 +523,7 @@ class _Handler(BaseHTTPRequestHandler):
                     entries.setdefault(name, _folder_entry(name, files))
             if recursive or len(parts) == 1:
                 entries[path] = _file_entry(path, commit)
-        self._json(200, list(entries.values()))
+        self.send_json(200, list(entries.values()))
 
     def _paths_info(self, repo: StubRepo, revision: str, body: bytes, content_type: str) -> None:
         commit = self._at(repo, revision)
@@ -542,7 +538,7 @@ class _Handler(BaseHTTPRequestHandler):
                 out.append(_file_entry(path, commit))
             elif any(p.startswith(path + "/") for p in files):
                 out.append(_folder_entry(path, files))
-        self._json(200, out)
+        self.send_json(200, out)
 
     def _resolve(self, repo: StubRepo, revision: str, path: str, head: bool) -> None:
         commit = self._at(repo, revision)
@@ -552,7 +548,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {"ETag": f'"{_oid(path, data, commit)}"', "X-Repo-Commit": commit.oid}
         if path in commit.lfs:  # the Hub redirects these to its CDN; the stub serves them itself
             headers |= {"X-Linked-Etag": headers["ETag"], "X-Linked-Size": str(len(data))}
-        self._send(200, data, "application/octet-stream", headers, head=head)
+        self.send_bytes(200, data, "application/octet-stream", headers, head=head)
 
     # -- helpers -------------------------------------------------------------------------------------
     def _at(self, repo: StubRepo, revision: str) -> Commit:
@@ -574,21 +570,6 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return b"".join(chunks)
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None, head: bool = False) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json", headers, head)
-
-    def _send(
-        self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None, head: bool = False
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if not head:
-            self.wfile.write(data)
 
 
 def _lfs_pointer(data: bytes) -> bytes:

@@ -19,10 +19,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Literal
 
-from tests.support.loopback_server import LoopbackServer
+from tests.support.loopback_server import LoopbackServer, StubHandler
 
 Responder = Callable[[dict[str, Any]], str]
 
@@ -167,31 +167,25 @@ class _HTTPServer(ThreadingHTTPServer):
     stub: OpenAIStubServer
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
-    # Headers and body go out in two writes; with Nagle on, the body waits ~40 ms for the client's delayed ACK.
-    disable_nagle_algorithm = True
+class _Handler(StubHandler):
     server: _HTTPServer
     _in_flight = False  # this request is counted in the stub's in-flight gauge
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        pass
-
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
         if self.path.rstrip("/").endswith("/models"):
-            self._send(200, {"object": "list", "data": [{"id": "stub", "object": "model", "owned_by": "tests"}]})
+            self.send_json(200, {"object": "list", "data": [{"id": "stub", "object": "model", "owned_by": "tests"}]})
         else:
-            self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+            self.send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 
     def do_POST(self) -> None:  # noqa: N802
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if not self.path.rstrip("/").endswith("/chat/completions"):
-            self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+            self.send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
         try:
             body = json.loads(raw)
         except ValueError:
-            self._send(400, {"error": {"message": "request body is not JSON", "type": "invalid_request_error"}})
+            self.send_json(400, {"error": {"message": "request body is not JSON", "type": "invalid_request_error"}})
             return
         stub = self.server.stub
         fault = stub._receive(body, self.headers.get("Authorization", ""))
@@ -205,6 +199,11 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self._leave_flight()
 
+    def before_body(self) -> None:
+        # Out of flight before the body leaves: a client that has its answer (and sends its next request at once)
+        # must never find this one still counted, or max_in_flight would read one over the client's real bound.
+        self._leave_flight()
+
     def _leave_flight(self) -> None:
         if self._in_flight:
             self._in_flight = False
@@ -213,20 +212,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(self, stub: OpenAIStubServer, body: dict[str, Any], fault: Fault | None) -> None:
         if fault is not None and fault.kind == "rate_limited":
             headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-            self._send(429, {"error": {"message": "rate limited", "type": "rate_limit_error"}}, headers)
+            self.send_json(429, {"error": {"message": "rate limited", "type": "rate_limit_error"}}, headers)
             return
         if fault is not None and fault.kind == "server_error":
-            self._send(fault.status, {"error": {"message": "injected server error", "type": "server_error"}})
+            self.send_json(fault.status, {"error": {"message": "injected server error", "type": "server_error"}})
             return
         if fault is not None and fault.kind == "malformed":
-            self._send_raw(200, b'{"id": "chatcmpl-broken", "choices": [', "application/json")
+            self.send_bytes(200, b'{"id": "chatcmpl-broken", "choices": [', "application/json")
             return
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay_s)
         content = stub.responder(body)
         prompt_tokens = len(prompt_text(body).split())
         completion_tokens = len(content.split())
-        self._send(
+        self.send_json(
             200,
             {
                 "id": f"chatcmpl-{len(stub.requests)}",
@@ -243,21 +242,6 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             },
         )
-
-    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)
-
-    def _send_raw(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        # Out of flight before the body leaves: a client that has its answer (and sends its next request at once)
-        # must never find this one still counted, or max_in_flight would read one over the client's real bound.
-        self._leave_flight()
-        self.wfile.write(data)
 
 
 # The stub's handler and server classes are defined below the stub itself.
