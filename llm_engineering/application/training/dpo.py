@@ -50,23 +50,19 @@ def train_dpo(
     train_split = cap(preference_dataset["train"], max_train_samples)
     check_preference_lengths(train_split, tokenizer, config.max_length)
     model = load_trained_model(sft_model_dir, base_model.dtype, device, trainable=True)
-    shared = shared_arguments(config.optimization, output_dir, device, report_to or [])
+    # Every method takes beta and max_length; DPO and KTO also a loss type (DPO's as a list of losses to mix).
+    common = {**shared_arguments(config.optimization, output_dir, device, report_to or []),
+              "beta": config.beta, "max_length": config.max_length}  # fmt: skip
     if config.method == "orpo":
         # ORPO (Hong et al., 2024) adds an odds-ratio term to the NLL of the chosen answer: no reference model.
         from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
-        trainer_class, arguments = ORPOTrainer, ORPOConfig(**shared, beta=config.beta, max_length=config.max_length)
+        trainer_class, arguments = ORPOTrainer, ORPOConfig(**common)
     elif config.method == "kto":
         # KTO (Ethayarajh et al., 2024): a prospect-theory loss on single answers, against the SFT reference.
-        trainer_class = KTOTrainer
-        arguments = KTOConfig(
-            **shared, beta=config.beta, loss_type=config.resolved_loss_type, max_length=config.max_length
-        )
+        trainer_class, arguments = KTOTrainer, KTOConfig(**common, loss_type=config.resolved_loss_type)
     else:
-        trainer_class = DPOTrainer
-        arguments = DPOConfig(
-            **shared, beta=config.beta, loss_type=[config.resolved_loss_type], max_length=config.max_length
-        )
+        trainer_class, arguments = DPOTrainer, DPOConfig(**common, loss_type=[config.resolved_loss_type])
     trainer = trainer_class(
         model=model,
         args=arguments,

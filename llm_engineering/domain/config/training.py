@@ -19,7 +19,8 @@ MERGEABLE_METHODS = ("lora", "qlora", "dora", "ia3")
 # Losses of TRL 1.16's DPOTrainer and KTOTrainer (ORPO, from trl.experimental, has a single loss).
 DpoLossType = Literal["sigmoid", "ipo", "hinge", "robust", "exo_pair", "bco_pair", "sppo_hard", "apo_zero", "apo_down"]
 KtoLossType = Literal["kto", "apo_zero_unpaired"]
-DEFAULT_LOSS_TYPES = {"dpo": "sigmoid", "kto": "kto"}
+# Per alignment method, the losses it takes; the first is its default (ORPO has a single, built-in loss).
+LOSS_TYPES: dict[str, tuple[str, ...]] = {"dpo": get_args(DpoLossType), "kto": get_args(KtoLossType), "orpo": ()}
 Optimizer = Literal["adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit", "adafactor", "sgd"]
 GPU_ONLY_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit")
 Scheduler = Literal["linear", "cosine", "cosine_with_restarts", "constant", "constant_with_warmup", "polynomial"]
@@ -111,7 +112,7 @@ class DpoConfig(StrictModel):
 
     @model_validator(mode="after")
     def _loss_type_fits_the_method(self) -> DpoConfig:
-        allowed = {"dpo": get_args(DpoLossType), "kto": get_args(KtoLossType), "orpo": ()}[self.method]
+        allowed = LOSS_TYPES[self.method]
         if self.loss_type is not None and self.loss_type not in allowed:
             raise ValueError(
                 f"loss_type {self.loss_type!r} does not apply to method {self.method!r}; "
@@ -124,7 +125,7 @@ class DpoConfig(StrictModel):
 
     @property
     def resolved_loss_type(self) -> str | None:
-        return self.loss_type or DEFAULT_LOSS_TYPES.get(self.method)
+        return self.loss_type or next(iter(LOSS_TYPES[self.method]), None)
 
 
 class JudgeConfig(StrictModel):
