@@ -100,6 +100,13 @@ def sft_parameters(profile: Profile, cuda: bool) -> tuple[dict, list[str]]:
     if sft.get("optimization", {}).get("optim") in ("adamw_8bit", "paged_adamw_8bit") and not has_bnb:
         overrides["sft.optimization.optim"] = "adamw_torch"
         notes.append("sft.optimization.optim 8-bit -> adamw_torch (needs bitsandbytes and CUDA; not both here)")
+    attention = raw.get("base_model", {}).get("attn_implementation", "sdpa")
+    if attention.startswith("flash_attention"):
+        from llm_engineering.application.training.backends import flash_attention_installed
+
+        if not (cuda and flash_attention_installed(attention)):
+            overrides["base_model.attn_implementation"] = "sdpa"
+            notes.append(f"base_model.attn_implementation {attention} -> sdpa (not installed here; packing per row)")
     for key, value in profile.sft_overrides.items():
         overrides[f"sft.{key}"] = value
         notes.append(f"smoke: sft.{key} = {value}")
@@ -230,6 +237,12 @@ class Meter:
             return
         mask = kwargs.get("attention_mask")
         ids = kwargs.get("input_ids", args[0] if args else None)
+        positions = kwargs.get("position_ids")
+        if mask is None and positions is not None and positions.shape[0] > 1:
+            # Our row-packed batches (no mask): padding is the run of position 0s that no position 1 follows.
+            restarts = positions == 0
+            followed_by_restart = self.torch.cat([restarts[:, 1:], self.torch.ones_like(restarts[:, :1])], dim=1)
+            mask = ~(restarts & followed_by_restart)
         if mask is not None:
             total = mask.sum()
             self.counted_on_device = total if self.counted_on_device is None else self.counted_on_device + total
@@ -314,9 +327,14 @@ def run_ours(spec: dict, meter: Meter, output_dir: Path) -> dict:
 
     parameters = TrainingParameters.model_validate(spec["parameters"])
     sft = parameters.sft
-    backend = resolve_backend(parameters.backend, sft.adapter.method, {"sft": sft.optimization.optim})
+    attention = parameters.base_model.attn_implementation
+    backend = resolve_backend(
+        parameters.backend, sft.adapter.method, {"sft": sft.optimization.optim}, attn_implementation=attention
+    )
     device = device_for()
-    base_model = BaseModelConfig(name=spec["model_dir"], dtype=parameters.base_model.dtype)
+    base_model = BaseModelConfig(
+        name=spec["model_dir"], dtype=parameters.base_model.dtype, attn_implementation=attention
+    )
     train_sft(
         load_from_disk(spec["data_dir"]), base_model, sft, output_dir, backend=backend, device=device, report_to=[]
     )
@@ -324,10 +342,14 @@ def run_ours(spec: dict, meter: Meter, output_dir: Path) -> dict:
         "backend": backend,
         "device": device,
         "method": sft.adapter.method,
-        "packing": sft.packing,
+        "packing": f"True ({attention})" if sft.packing else "False",
         "gradient_checkpointing": sft.optimization.gradient_checkpointing,
         "optim": sft.optimization.optim,
     }
+
+
+def _row_packed(row: dict) -> bool:
+    return str(row["packing"]).startswith("True (") and "flash" not in str(row["packing"])
 
 
 def run_plain(spec: dict, meter: Meter, output_dir: Path) -> dict:
@@ -440,6 +462,7 @@ def report(results: dict[str, dict], context: dict) -> None:
             print(
                 f"check {arm}: tokens counted by the hook over all steps {row['total_tokens']:,}, "
                 f"TRL's num_tokens {row['trl_num_tokens']:,.0f}"
+                + (" (TRL counts one row's width per batch of row-packed rows)" if _row_packed(row) else "")
             )
     if context["smoke"]:
         print("\nsmoke run (tiny model on CPU): checks the code path only; these numbers are not the benchmark.")

@@ -38,10 +38,18 @@ def load_tokenizer(name_or_path: str) -> Any:
     return AutoTokenizer.from_pretrained(resolve_base_model(name_or_path))
 
 
-def load_base_model(name: str, dtype: str = "float32", device: str = "cpu") -> Any:
+def _attention(attn_implementation: str | None) -> dict:
+    return {} if attn_implementation is None else {"attn_implementation": attn_implementation}
+
+
+def load_base_model(
+    name: str, dtype: str = "float32", device: str = "cpu", attn_implementation: str | None = None
+) -> Any:
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(resolve_base_model(name), dtype=torch_dtype(dtype))
+    model = AutoModelForCausalLM.from_pretrained(
+        resolve_base_model(name), dtype=torch_dtype(dtype), **_attention(attn_implementation)
+    )
     return model.to(device)
 
 
@@ -53,16 +61,24 @@ def read_training_info(folder: Path) -> TrainingInfo:
     return TrainingInfo.model_validate(json.loads((Path(folder) / TRAINING_INFO).read_text()))
 
 
-def load_trained_model(folder: Path, dtype: str = "float32", device: str = "cpu", trainable: bool = False) -> Any:
+def load_trained_model(
+    folder: Path,
+    dtype: str = "float32",
+    device: str = "cpu",
+    trainable: bool = False,
+    attn_implementation: str | None = None,
+) -> Any:
     """Base + adapter (a `PeftModel`) or the full fine-tuned model."""
     info = read_training_info(folder)
     if not info.is_adapter:
         from transformers import AutoModelForCausalLM
 
-        return AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch_dtype(dtype)).to(device)
+        return AutoModelForCausalLM.from_pretrained(
+            str(folder), dtype=torch_dtype(dtype), **_attention(attn_implementation)
+        ).to(device)
     from peft import PeftModel
 
-    base = load_base_model(info.base_model, dtype, device)
+    base = load_base_model(info.base_model, dtype, device, attn_implementation)
     prompt_learning = json.loads((Path(folder) / "adapter_config.json").read_text()).get("peft_type") in PROMPT_LEARNING
     # PEFT refuses `is_trainable` for a saved prompt-learning adapter; its virtual tokens are unfrozen by hand.
     model = PeftModel.from_pretrained(base, str(folder), is_trainable=trainable and not prompt_learning).to(device)

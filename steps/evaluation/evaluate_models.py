@@ -7,7 +7,7 @@ from zenml import log_metadata, step
 
 from llm_engineering.application.evaluation.comparison import evaluate_models as evaluate
 from llm_engineering.application.evaluation.scores import EvaluationReport
-from llm_engineering.application.training.backends import device_for
+from llm_engineering.application.training.backends import check_attention, device_for
 from llm_engineering.domain.config.training import BaseModelConfig, DpoConfig, EvaluationConfig, SftConfig
 from llm_engineering.infrastructure.zenml.training_materializers import EvaluationReportMaterializer
 
@@ -23,6 +23,7 @@ def evaluate_models(
     sft: SftConfig,
     dpo: DpoConfig,
 ) -> Annotated[EvaluationReport, "evaluation_report"]:
+    check_attention(base_model.attn_implementation)  # on the machine that runs this step
     judge = None
     if evaluation.judge.base_url:
         from llm_engineering.infrastructure.judge_client import judge_provider_for

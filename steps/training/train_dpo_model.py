@@ -5,7 +5,7 @@ import zenml.integrations.huggingface.materializers  # noqa: F401 - registers th
 from datasets import DatasetDict
 from zenml import log_metadata, step
 
-from llm_engineering.application.training.backends import device_for
+from llm_engineering.application.training.backends import check_attention, device_for
 from llm_engineering.application.training.checkpoints import fingerprint, stage_folder
 from llm_engineering.application.training.dpo import train_dpo
 from llm_engineering.domain.config.training import BaseModelConfig, DatasetsConfig, DpoConfig, TrackingConfig
@@ -23,6 +23,7 @@ def train_dpo_model(
     dpo: DpoConfig,
     tracking: TrackingConfig,
 ) -> tuple[Annotated[Path, "dpo_model"], Annotated[dict, "dpo_metrics"]]:
+    check_attention(base_model.attn_implementation)  # on the machine that runs this step
     settings = get_settings()
     # The SFT output folder's key identifies the SFT result; the artifact's temp path would not.
     key = fingerprint(sft_metrics["model_dir"], base_model, dpo, preference_dataset["train"]._fingerprint)

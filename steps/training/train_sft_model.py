@@ -25,7 +25,10 @@ def train_sft_model(
 ) -> tuple[Annotated[Path, "sft_model"], Annotated[dict, "sft_metrics"]]:
     # Hardware checks run here, on the machine that trains (a GPU step operator's node), before any loading.
     chosen = resolve_backend(
-        backend, sft.adapter.method, {"sft": sft.optimization.optim, "dpo": dpo.optimization.optim}
+        backend,
+        sft.adapter.method,
+        {"sft": sft.optimization.optim, "dpo": dpo.optimization.optim},
+        attn_implementation=base_model.attn_implementation,
     )
     settings = get_settings()
     key = fingerprint(base_model, sft, datasets.max_train_samples, instruction_dataset["train"]._fingerprint)

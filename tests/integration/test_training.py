@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_engineering.application.training.backends import HardwareError, resolve_backend
+from llm_engineering.application.training.backends import HardwareError, check_attention, resolve_backend
 from llm_engineering.application.training.data_preparation import DatasetError
 from llm_engineering.application.training.peft_methods import AdapterConfigError
 from llm_engineering.domain.config.training import BaseModelConfig, DpoConfig, SftConfig
@@ -261,6 +261,11 @@ def test_gpu_only_options_fail_before_training_without_a_gpu() -> None:
     with pytest.raises(HardwareError, match=r"dpo.optimization.optim: adamw_8bit"):
         resolve_backend("trl", "lora", {"dpo": "adamw_8bit"}, has_cuda=False)
     assert resolve_backend("auto", "lora", {"sft": "adamw_torch"}, has_cuda=False) == "trl"
+    with pytest.raises(HardwareError, match=r"base_model.attn_implementation: flash_attention_2 need\(s\) a CUDA GPU"):
+        resolve_backend("trl", "lora", {}, has_cuda=False, attn_implementation="flash_attention_2")
+    with pytest.raises(HardwareError, match=r"flash_attention_3, but flash-attn-3 .* is not installed"):
+        check_attention("flash_attention_3", has_cuda=True)  # flash-attn is not installed here
+    check_attention("sdpa", has_cuda=False)
 
 
 def test_unknown_method_is_a_config_error_naming_the_field(tmp_path: Path) -> None:
@@ -342,3 +347,64 @@ def test_orpo_and_kto_align_the_sft_adapter(method: str, logged: str, tiny_model
         before = load_trained_model(sft.model_dir)(ids).logits
         after = load_trained_model(aligned.model_dir)(ids).logits
     assert not torch.allclose(before, after)  # the adapter moved
+
+
+def _label_logits(model, batch: dict):  # noqa: ANN001, ANN202
+    """The logits at every position that carries loss, in order: one row per trained token."""
+    import torch
+
+    with torch.no_grad():
+        logits = model(**{key: value for key, value in batch.items() if key != "labels"}).logits
+    return logits[batch["labels"] != -100]
+
+
+def test_row_packing_trains_each_sample_as_if_alone(tiny_model_dir: Path) -> None:
+    """Packed rows give exactly the logits of the same samples padded one per row; naive packing (one attention
+    span over the row) does not, which is what the per-row block-diagonal mask prevents."""
+    import torch
+    from transformers import AutoTokenizer
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from llm_engineering.application.training.chat_template import apply_chat_template
+    from llm_engineering.application.training.data_preparation import build_sft_dataset
+    from llm_engineering.application.training.packing import RowPackedCollator, pack_rows
+    from llm_engineering.infrastructure.causal_lm import load_base_model
+
+    tokenizer = apply_chat_template(AutoTokenizer.from_pretrained(str(tiny_model_dir)))
+    samples = build_sft_dataset(make_instruction_dataset()["train"].select(range(6)), tokenizer, 256, True)
+    packed = pack_rows(samples, 256)
+    assert len(packed) < len(samples)
+    # The same samples in packing order, one per row: their loss-carrying logits line up with the packed ones.
+    by_content = {tuple(row["input_ids"]): row for row in samples}
+    order = [
+        by_content[tuple(row["input_ids"][start : start + length])]
+        for row in packed
+        for start, length in zip(
+            [sum(row["seq_lengths"][:i]) for i in range(len(row["seq_lengths"]))], row["seq_lengths"], strict=True
+        )
+    ]
+    alone = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)(order)
+    row_packed = RowPackedCollator(tokenizer.pad_token_id)(list(packed))
+    assert "attention_mask" not in row_packed
+    assert row_packed["use_cache"] is False
+    naive = {key: value for key, value in row_packed.items() if key != "position_ids"}
+    for attention in ("sdpa", "eager"):
+        model = load_base_model(str(tiny_model_dir), attn_implementation=attention)
+        assert model.config._attn_implementation == attention
+        reference = _label_logits(model, alone)
+        assert torch.allclose(_label_logits(model, row_packed), reference, atol=1e-5)
+        assert not torch.allclose(_label_logits(model, naive), reference, atol=1e-5)
+
+
+def test_sft_with_packing_trains_fewer_rows_than_samples(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from llm_engineering.application.training.sft import train_sft
+
+    result = train_sft(
+        make_instruction_dataset(),
+        BaseModelConfig(name=str(tiny_model_dir)),
+        sft_config("lora", packing=True, max_length=256),
+        tmp_path / "sft",
+    )
+    assert result.metrics["train_samples"] == 12 and result.metrics["train_rows"] < 12
+    assert [entry["loss"] for entry in result.log_history if "loss" in entry]
+    assert result.metrics["test_samples"] == 4 and result.metrics["eval_loss"] > 0

@@ -54,9 +54,11 @@ def evaluate_models(
         if name != "base" and models.get(name) is None:
             continue
         model = (
-            load_base_model(base_model.name, base_model.dtype, device)
+            load_base_model(base_model.name, base_model.dtype, device, base_model.attn_implementation)
             if name == "base"
-            else load_trained_model(models[name], base_model.dtype, device)
+            else load_trained_model(
+                models[name], base_model.dtype, device, attn_implementation=base_model.attn_implementation
+            )
         )
         loss, perplexity = held_out_loss(model, loss_rows, pad_id, batch)
         row = ModelScores(model=name, eval_loss=loss, perplexity=perplexity)

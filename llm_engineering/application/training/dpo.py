@@ -49,7 +49,9 @@ def train_dpo(
     tokenizer = AutoTokenizer.from_pretrained(str(sft_model_dir))  # carries our chat template
     train_split = cap(preference_dataset["train"], max_train_samples)
     check_preference_lengths(train_split, tokenizer, config.max_length)
-    model = load_trained_model(sft_model_dir, base_model.dtype, device, trainable=True)
+    model = load_trained_model(
+        sft_model_dir, base_model.dtype, device, trainable=True, attn_implementation=base_model.attn_implementation
+    )
     # Every method takes beta and max_length; DPO and KTO also a loss type (DPO's as a list of losses to mix).
     common = {**shared_arguments(config.optimization, output_dir, device, report_to or []),
               "beta": config.beta, "max_length": config.max_length}  # fmt: skip

@@ -11,6 +11,7 @@ from llm_engineering.application.training.backends import Backend
 from llm_engineering.application.training.chat_template import apply_chat_template
 from llm_engineering.application.training.checkpoints import last_checkpoint
 from llm_engineering.application.training.data_preparation import build_sft_dataset, cap
+from llm_engineering.application.training.packing import RowPackedCollator, pack_rows, packs_padding_free
 from llm_engineering.application.training.peft_methods import build_peft_config
 from llm_engineering.application.training.trainer_arguments import log_history_of, shared_arguments
 from llm_engineering.domain.config.training import BaseModelConfig, SftConfig
@@ -48,13 +49,20 @@ def train_sft(
         instruction_dataset["test"], tokenizer, config.max_length, config.assistant_only_loss, "test"
     )
     model, peft_config = _model_and_adapter(base_model, config, tokenizer, backend, device)
+    samples = len(train)
+    # TRL packs padding-free (the batch flattened into one sequence) only for flash attention; see packing.py.
+    trl_packs = config.packing and packs_padding_free(base_model.attn_implementation)
+    row_packed = config.packing and not trl_packs
+    if row_packed:
+        train = pack_rows(train, config.max_length)
 
     from trl import SFTConfig, SFTTrainer
 
     arguments = SFTConfig(
         **shared_arguments(config.optimization, output_dir, device, report_to or []),
         max_length=config.max_length,
-        packing=config.packing,
+        packing=trl_packs,
+        eval_packing=False,  # held-out loss per sample, as the evaluation step measures it
         # Our labels already mask everything but the assistant's tokens (see data_preparation).
         assistant_only_loss=False,
         completion_only_loss=False,
@@ -66,6 +74,7 @@ def train_sft(
         eval_dataset=test,
         processing_class=tokenizer,
         peft_config=peft_config,
+        data_collator=RowPackedCollator(tokenizer.pad_token_id) if row_packed else None,
     )
     resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
     trainer.train(resume_from_checkpoint=resume)
@@ -82,7 +91,7 @@ def train_sft(
             is_adapter=peft_config is not None,
         ),
     )
-    metrics.update({"train_samples": len(train), "test_samples": len(test)})
+    metrics.update({"train_samples": samples, "train_rows": len(trainer.train_dataset), "test_samples": len(test)})
     return StageResult(model_dir=final, metrics=metrics, log_history=log_history_of(trainer), resumed_from=resume)
 
 
@@ -96,15 +105,15 @@ def _model_and_adapter(
 
         return load_unsloth_model(base_model, config), None
     if adapter.method == "qlora":
-        model = _load_4bit(base_model.name)
+        model = _load_4bit(base_model.name, base_model.attn_implementation)
     else:
-        model = load_base_model(base_model.name, base_model.dtype, device)
+        model = load_base_model(base_model.name, base_model.dtype, device, base_model.attn_implementation)
     if model.get_input_embeddings().num_embeddings < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer))
     return model, build_peft_config(adapter)
 
 
-def _load_4bit(name: str) -> Any:
+def _load_4bit(name: str, attn_implementation: str) -> Any:
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
@@ -116,4 +125,6 @@ def _load_4bit(name: str) -> Any:
         bnb_4bit_compute_dtype=torch.bfloat16,
         bnb_4bit_use_double_quant=True,
     )
-    return AutoModelForCausalLM.from_pretrained(resolve_base_model(name), quantization_config=quantization)
+    return AutoModelForCausalLM.from_pretrained(
+        resolve_base_model(name), quantization_config=quantization, attn_implementation=attn_implementation
+    )

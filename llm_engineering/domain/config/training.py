@@ -24,6 +24,8 @@ LOSS_TYPES: dict[str, tuple[str, ...]] = {"dpo": get_args(DpoLossType), "kto": g
 Optimizer = Literal["adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit", "adafactor", "sgd"]
 GPU_ONLY_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit")
 Scheduler = Literal["linear", "cosine", "cosine_with_restarts", "constant", "constant_with_warmup", "polynomial"]
+AttentionImplementation = Literal["sdpa", "eager", "flash_attention_2", "flash_attention_3"]
+FLASH_ATTENTION = ("flash_attention_2", "flash_attention_3")
 
 
 class DatasetInput(StrictModel):
@@ -51,6 +53,11 @@ class DatasetsConfig(StrictModel):
 class BaseModelConfig(StrictModel):
     name: str = Field("bundled:SmolLM2-135M-Instruct", description="'bundled:...', a local folder or a hub id")
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    attn_implementation: AttentionImplementation = Field(
+        "sdpa",
+        description="transformers attention kernel for training and evaluation; flash_attention_2/3 need a CUDA GPU "
+        "and the flash-attn package (checked when a training or evaluation step starts)",
+    )
 
 
 class AdapterConfig(StrictModel):
@@ -91,7 +98,11 @@ class SftConfig(StrictModel):
     adapter: AdapterConfig = AdapterConfig()
     optimization: OptimizationConfig = OptimizationConfig()
     max_length: int = Field(384, gt=8, description="tokens per training sequence")
-    packing: bool = False
+    packing: bool = Field(
+        False,
+        description="pack samples into rows of max_length (best fit), each attending only to itself: padding-free "
+        "batches with flash attention, per-row block-diagonal masks with sdpa/eager",
+    )
     assistant_only_loss: bool = Field(True, description="loss on the assistant's tokens only")
     resume_from_checkpoint: bool = Field(True, description="resume from the last checkpoint a rerun finds")
 
