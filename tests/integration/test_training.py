@@ -56,6 +56,8 @@ def test_sft_adapter_reloads_and_changes_logits(method: str, tiny_model_dir: Pat
     assert read_training_info(result.model_dir).is_adapter
     assert result.metrics["train_samples"] == 12 and result.metrics["eval_loss"] > 0
     assert [entry["loss"] for entry in result.log_history if "loss" in entry]
+    assert [entry["grad_norm"] for entry in result.log_history if "grad_norm" in entry]
+    assert result.metrics["max_grad_norm_seen"] > 0 and result.metrics["last_train_loss"] > 0
     tokenizer = AutoTokenizer.from_pretrained(str(result.model_dir))
     assert "{% generation %}" in tokenizer.chat_template or "generation" in tokenizer.chat_template
     base_logits = logits_of(load_base_model(str(tiny_model_dir)), tokenizer)
@@ -408,3 +410,15 @@ def test_sft_with_packing_trains_fewer_rows_than_samples(tiny_model_dir: Path, t
     assert result.metrics["train_samples"] == 12 and result.metrics["train_rows"] < 12
     assert [entry["loss"] for entry in result.log_history if "loss" in entry]
     assert result.metrics["test_samples"] == 4 and result.metrics["eval_loss"] > 0
+
+
+def test_a_diverging_stage_stops_with_an_error_naming_the_learning_rate(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from llm_engineering.application.training.divergence import TrainingDivergedError
+    from llm_engineering.application.training.sft import FINAL_FOLDER, train_sft
+
+    config = sft_config("lora")
+    config.optimization.learning_rate = 1e6
+    config.optimization.max_steps = 8
+    with pytest.raises(TrainingDivergedError, match=r"sft diverged at step \d+: .*nan.*sft.optimization.learning_rate"):
+        train_sft(make_instruction_dataset(), BaseModelConfig(name=str(tiny_model_dir)), config, tmp_path / "sft")
+    assert not (tmp_path / "sft" / FINAL_FOLDER).exists()

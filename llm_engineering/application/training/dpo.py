@@ -20,8 +20,9 @@ from llm_engineering.application.training.data_preparation import (
     check_preference_lengths,
     to_conversational_preferences,
 )
+from llm_engineering.application.training.divergence import DivergenceGuard
 from llm_engineering.application.training.sft import FINAL_FOLDER, StageResult
-from llm_engineering.application.training.trainer_arguments import log_history_of, shared_arguments
+from llm_engineering.application.training.trainer_arguments import final_metrics, log_history_of, shared_arguments
 from llm_engineering.domain.config.training import BaseModelConfig, DpoConfig
 from llm_engineering.infrastructure.causal_lm import (
     TrainingInfo,
@@ -71,10 +72,11 @@ def train_dpo(
         train_dataset=to_conversational_preferences(train_split),
         eval_dataset=to_conversational_preferences(preference_dataset["test"]),
         processing_class=tokenizer,
+        callbacks=[DivergenceGuard("dpo")],
     )
     resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
     trainer.train(resume_from_checkpoint=resume)
-    metrics = {key: float(value) for key, value in trainer.evaluate().items()}
+    metrics = final_metrics(trainer)
     final = output_dir / FINAL_FOLDER
     trained = trainer.accelerator.unwrap_model(trainer.model)
     if sft_info.is_adapter:

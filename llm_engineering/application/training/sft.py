@@ -11,9 +11,10 @@ from llm_engineering.application.training.backends import Backend
 from llm_engineering.application.training.chat_template import apply_chat_template
 from llm_engineering.application.training.checkpoints import last_checkpoint
 from llm_engineering.application.training.data_preparation import build_sft_dataset, cap
+from llm_engineering.application.training.divergence import DivergenceGuard
 from llm_engineering.application.training.packing import RowPackedCollator, pack_rows, packs_padding_free
 from llm_engineering.application.training.peft_methods import build_peft_config
-from llm_engineering.application.training.trainer_arguments import log_history_of, shared_arguments
+from llm_engineering.application.training.trainer_arguments import final_metrics, log_history_of, shared_arguments
 from llm_engineering.domain.config.training import BaseModelConfig, SftConfig
 from llm_engineering.infrastructure.causal_lm import TrainingInfo, load_base_model, load_tokenizer, write_training_info
 
@@ -75,10 +76,11 @@ def train_sft(
         processing_class=tokenizer,
         peft_config=peft_config,
         data_collator=RowPackedCollator(tokenizer.pad_token_id) if row_packed else None,
+        callbacks=[DivergenceGuard("sft")],
     )
     resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
     trainer.train(resume_from_checkpoint=resume)
-    metrics = {key: float(value) for key, value in trainer.evaluate().items()}
+    metrics = final_metrics(trainer)
     final = output_dir / FINAL_FOLDER
     trainer.save_model(str(final))
     tokenizer.save_pretrained(str(final))

@@ -25,6 +25,7 @@ def shared_arguments(optimization: OptimizationConfig, output_dir: Path, device:
         "max_grad_norm": optimization.max_grad_norm,
         "gradient_checkpointing": optimization.gradient_checkpointing,
         "logging_steps": optimization.logging_steps,
+        "logging_nan_inf_filter": False,  # a NaN loss is logged as NaN, and DivergenceGuard stops the stage
         "eval_strategy": "steps" if evaluate_during_training else "no",
         "eval_steps": optimization.eval_steps,
         "save_strategy": "steps",
@@ -43,3 +44,16 @@ def shared_arguments(optimization: OptimizationConfig, output_dir: Path, device:
 
 def log_history_of(trainer: Any) -> list[dict[str, float]]:
     return [dict(entry) for entry in trainer.state.log_history]
+
+
+def final_metrics(trainer: Any) -> dict[str, float]:
+    """The held-out evaluation, plus what the log says about the run: last training loss, largest gradient norm."""
+    metrics = {key: float(value) for key, value in trainer.evaluate().items()}
+    history = trainer.state.log_history
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    norms = [entry["grad_norm"] for entry in history if "grad_norm" in entry]
+    if losses:
+        metrics["last_train_loss"] = float(losses[-1])
+    if norms:
+        metrics["max_grad_norm_seen"] = float(max(norms))
+    return metrics
