@@ -210,3 +210,31 @@ def test_a_rejected_token_fails_both_pushes_loudly_and_writes_nothing(hub: HubSt
     assert any(r.authorization == "Bearer hf_revoked" for r in hub.requests)
     assert f"Bearer {TOKEN}" not in {r.authorization for r in hub.requests}
     assert hub.unhandled == []
+
+
+def test_a_hub_id_base_model_downloads_once_then_loads_offline(
+    hub: HubStubServer, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`base_model.name: owner/repo`: fetched from the Hub (a private repo: HF_TOKEN) into the HF cache, then the
+    same name loads from that cache with the Hub unreachable and offline mode on."""
+    import torch
+    from huggingface_hub import constants
+
+    from llm_engineering.infrastructure.causal_lm import load_base_model, load_tokenizer
+    from llm_engineering.infrastructure.hub import push_folder
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "0")
+    push_folder(tiny_model_dir, "stub-user/tiny-base", SecretStr(TOKEN))  # private by default
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    online = load_base_model("stub-user/tiny-base")
+    assert load_tokenizer("stub-user/tiny-base").chat_template
+    assert (tmp_path / "hf-cache" / "models--stub-user--tiny-base").is_dir()
+
+    hub.stop()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    offline = load_base_model("stub-user/tiny-base")
+    for (name, expected), (_, actual) in zip(online.state_dict().items(), offline.state_dict().items(), strict=True):
+        assert torch.equal(expected, actual), name
