@@ -1,9 +1,11 @@
-"""`llm-engineering preview-data`: a few training samples as the model sees them, loss tokens highlighted."""
+"""`llm-engineering preview-data`: a few training samples as the model sees them, loss tokens highlighted, then
+what max_length and packing do to the whole train split (Axolotl prints samples; we also count the losses)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.text import Text
 
@@ -14,6 +16,7 @@ from llm_engineering.application.training.data_preparation import (
     build_sft_dataset,
     check_dataset,
     load_local_dataset,
+    tokenize_conversation,
 )
 from llm_engineering.domain.config.training import DatasetInput, TrainingParameters
 from llm_engineering.infrastructure.causal_lm import load_tokenizer
@@ -40,13 +43,91 @@ def render_sample(tokenizer: Any, input_ids: list[int], labels: list[int]) -> Te
     return text
 
 
+STATS_SAMPLES = 5_000
+
+
+class SplitStatistics(BaseModel):
+    """The train split as SFT will see it, before any training."""
+
+    samples: int
+    counted: int  # the first STATS_SAMPLES
+    mean_tokens: float
+    max_tokens: int
+    truncated: int  # longer than max_length: their end is cut
+    dropped: int  # no loss token left after truncation: not trained on
+    loss_token_fraction: float  # of the tokens kept
+    packed_rows: int | None = None
+    packed_fill: float | None = None  # kept tokens / (rows x max_length)
+
+
+def split_statistics(
+    split: Any, tokenizer: Any, max_length: int, assistant_only: bool, packing: bool
+) -> SplitStatistics:
+    counted = split.select(range(min(STATS_SAMPLES, len(split))))
+    whole = [tokenize_conversation(tokenizer, m, 1_000_000_000, assistant_only) for m in counted["messages"]]
+    lengths = [len(row["input_ids"]) for row in whole]
+    kept = [
+        {"input_ids": row["input_ids"][:max_length], "labels": row["labels"][:max_length]}
+        for row in whole
+        if any(label != IGNORE_INDEX for label in row["labels"][:max_length])
+    ]
+    kept_tokens = sum(len(row["input_ids"]) for row in kept)
+    statistics = SplitStatistics(
+        samples=len(split),
+        counted=len(counted),
+        mean_tokens=sum(lengths) / max(len(lengths), 1),
+        max_tokens=max(lengths, default=0),
+        truncated=sum(1 for length in lengths if length > max_length),
+        dropped=len(whole) - len(kept),
+        loss_token_fraction=sum(1 for r in kept for label in r["labels"] if label != IGNORE_INDEX)
+        / max(kept_tokens, 1),
+    )
+    if packing and kept:
+        from datasets import Dataset
+
+        from llm_engineering.application.training.packing import pack_rows
+
+        statistics.packed_rows = len(pack_rows(Dataset.from_list(kept), max_length))
+        statistics.packed_fill = kept_tokens / (statistics.packed_rows * max_length)
+    return statistics
+
+
+def describe_statistics(statistics: SplitStatistics, max_length: int) -> list[str]:
+    lines = [
+        f"train split: {statistics.samples} samples"
+        + (f" (statistics over the first {statistics.counted})" if statistics.counted < statistics.samples else ""),
+        f"tokens per sample: mean {statistics.mean_tokens:.0f}, max {statistics.max_tokens}",
+        f"truncated at sft.max_length={max_length}: {statistics.truncated}",
+        f"dropped (no loss token left after truncation): {statistics.dropped}",
+        f"tokens that carry loss: {statistics.loss_token_fraction:.0%} of those kept",
+    ]
+    if statistics.packed_rows is not None:
+        lines.append(
+            f"packing: {statistics.counted - statistics.dropped} samples in {statistics.packed_rows} rows, "
+            f"{statistics.packed_fill:.0%} full"
+        )
+    return lines
+
+
 def preview_training_data(parameters: TrainingParameters, count: int, console: Console) -> None:
     dataset = load_dataset_input(parameters.datasets.instruction)
     check_dataset(dataset, INSTRUCTION_COLUMNS, "instruction_dataset")
     tokenizer = apply_chat_template(load_tokenizer(parameters.base_model.name))
-    sample = dataset["train"].select(range(min(count, len(dataset["train"]))))
-    rows = build_sft_dataset(sample, tokenizer, parameters.sft.max_length, parameters.sft.assistant_only_loss)
-    for index, row in enumerate(rows):
+    train = dataset["train"]
+    # The first samples that keep a loss token (a sample cut to its prompt alone is not trained on); an error
+    # naming max_length when none does.
+    kept = build_sft_dataset(
+        train.select(range(min(STATS_SAMPLES, len(train)))),
+        tokenizer,
+        parameters.sft.max_length,
+        parameters.sft.assistant_only_loss,
+    )
+    for index, row in enumerate(kept.select(range(min(count, len(kept))))):
         loss_tokens = sum(1 for label in row["labels"] if label != IGNORE_INDEX)
         console.rule(f"sample {index}: {len(row['input_ids'])} tokens, {loss_tokens} carry loss (highlighted)")
         console.print(render_sample(tokenizer, row["input_ids"], row["labels"]))
+    sft = parameters.sft
+    statistics = split_statistics(train, tokenizer, sft.max_length, sft.assistant_only_loss, sft.packing)
+    console.rule("what training will see")
+    for line in describe_statistics(statistics, sft.max_length):
+        console.print(line)
