@@ -82,13 +82,14 @@ def run(
 def preview_data(
     config: Path = typer.Option(Path("configs/training.yaml"), "--config", "-c", help="training YAML"),
     count: int = typer.Option(3, "-n", help="how many training samples"),
+    set_: list[str] = typer.Option([], "--set", help="override: dotted.key=value (relative to parameters:)"),
 ) -> None:
     """Print tokenized training samples with the loss-carrying tokens highlighted, before any training."""
     from llm_engineering.application.pipeline_runner import load_for
     from llm_engineering.application.training.data_preview import preview_training_data
 
     try:
-        loaded = load_for("training", config)
+        loaded = load_for("training", config, set_)
         preview_training_data(loaded.parameters, count, Console())
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))

@@ -52,6 +52,9 @@ def test_preview_data_marks_the_answer_as_loss_tokens(tmp_path: Path, tiny_model
     assert "truncated at sft.max_length=128: 0" in result.output
     assert "dropped (no loss token left after truncation): 0" in result.output
     assert "packing:" not in result.output
+    packed = CliRunner().invoke(app, ["preview-data", "--config", str(config), "-n", "0", "--set", "sft.packing=true"])
+    assert packed.exit_code == 0, packed.output
+    assert "packing: 12 samples in " in packed.output
 
 
 def test_preview_data_counts_what_max_length_cuts_and_how_packing_fills_rows(
