@@ -51,8 +51,8 @@ def train_sft(
     )
     model, peft_config = _model_and_adapter(base_model, config, tokenizer, backend, device)
     samples = len(train)
-    # TRL packs padding-free (the batch flattened into one sequence) only for flash attention, or under unsloth,
-    # whose own attention kernels take padding-free batches; see packing.py.
+    # TRL packs padding-free (the batch flattened into one sequence) only for flash attention, and under unsloth,
+    # which replaces the attention and reads such batches itself (untested here: no GPU); see packing.py.
     trl_packs = config.packing and (backend == "unsloth" or packs_padding_free(base_model.attn_implementation))
     row_packed = config.packing and not trl_packs
     if row_packed:
