@@ -4,6 +4,9 @@ Incremental by content: a document whose completion marker (document id + index 
 in the store is not cleaned, chunked or embedded again; a chunk whose content-derived id is
 already a point is not re-embedded. Markers are written after a document's chunks, so a crash
 and rerun finishes the document and Qdrant still holds each chunk once.
+
+An edited document gets a new id (the id hashes its content), so once its new version is complete the
+earlier versions at the same location are removed: retrieval never returns a passage the source no longer has.
 """
 
 from __future__ import annotations
@@ -69,6 +72,9 @@ def embed_and_store(
         _mark(store, finished, fingerprint, documents_meta)
         completed |= finished
         progress(len(batch))
+    # Every run sweeps all markers, so versions a crash left behind (new one complete, old not yet removed) go too.
+    stale = superseded(store.scroll_payloads(store.documents_collection))
+    store.remove_documents(stale)
     return EmbeddingSummary(
         collection=store.collection,
         location="",
@@ -79,8 +85,23 @@ def embed_and_store(
         chunks_already_stored=len(chunks) - len(todo),
         points_in_collection=store.count(),
         documents_completed=len(completed),
+        documents_superseded=len(stale),
         embedded_chunk_ids=[c.chunk_id for c in todo],
     )
+
+
+def superseded(markers: list[dict]) -> list[str]:
+    """Ids of documents whose location holds a newer fully indexed version (the latest `fetched_at` stays)."""
+    by_location: dict[str, dict[str, str]] = defaultdict(dict)
+    for marker in markers:
+        if marker.get("location") and marker.get("document_id"):
+            fetched = by_location[marker["location"]].get(marker["document_id"], "")
+            by_location[marker["location"]][marker["document_id"]] = max(fetched, marker.get("fetched_at") or "")
+    stale: list[str] = []
+    for versions in by_location.values():
+        newest = max(versions, key=lambda document_id: (versions[document_id], document_id))
+        stale += sorted(document_id for document_id in versions if document_id != newest)
+    return stale
 
 
 def _payload(chunk: Chunk) -> dict:

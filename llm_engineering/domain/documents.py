@@ -37,9 +37,16 @@ class RawDocument(BaseModel):
     etag: str | None = Field(None, description="URL sources: for a conditional re-fetch")
     last_modified: str | None = None
 
+    key: str | None = Field(
+        None,
+        description="identity that does not depend on where the corpus sits: '<source>:<path under its folder>' for "
+        "folder sources; unset (the location) for URLs and git files, whose locations are already portable",
+    )
+
     @property
     def document_id(self) -> str:
-        return point_id(f"{self.location}\n{self.content_hash}")
+        # Portable ids make the by-document train/test split the same on every clone and machine.
+        return point_id(f"{self.key or self.location}\n{self.content_hash}")
 
 
 class CrawlFailure(BaseModel):
@@ -111,4 +118,5 @@ class EmbeddingSummary(BaseModel):
     chunks_already_stored: int
     points_in_collection: int
     documents_completed: int
+    documents_superseded: int = Field(0, description="earlier versions of edited documents removed from Qdrant")
     embedded_chunk_ids: list[str] = []

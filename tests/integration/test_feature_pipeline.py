@@ -83,6 +83,23 @@ def test_feature_pipeline_end_to_end_and_incremental(tmp_path, corpus, data_dir)
         assert latest_metadata("embedded_chunks")["chunks_embedded"] == new_chunks["chunks"]
         assert len(stored_payloads(tmp_path)) == chunks["chunks"] + new_chunks["chunks"]
 
+        # An edited document: its new version replaces the old one in Qdrant, nothing of the old one stays.
+        edited = corpus / "rag-basics.md"
+        before = stored_payloads(tmp_path)
+        old_chunks = [p for p in before if p["location"] == str(edited)]
+        assert old_chunks
+        edited.write_text(edited.read_text() + "\n\nAn added closing paragraph about reranking retrieved passages.\n")
+        run_pipeline("feature_engineering", load_for("feature_engineering", config))
+        embedded = latest_metadata("embedded_chunks")
+        assert embedded["documents_superseded"] == 1
+        after = stored_payloads(tmp_path)
+        new_version = [p for p in after if p["location"] == str(edited)]
+        assert len({p["document_id"] for p in new_version}) == 1
+        assert new_version[0]["document_id"] != old_chunks[0]["document_id"]
+        assert "reranking retrieved passages" in " ".join(p["text"] for p in new_version)
+        assert len(after) == len(before) - len(old_chunks) + embedded["chunks_embedded"]
+        assert embedded["points_in_collection"] == len(after)
+
 
 def test_too_many_failures_fail_the_crawl_step(tmp_path, corpus, data_dir):
     with serve() as site:

@@ -105,3 +105,22 @@ def test_pdf_text_is_extracted_and_an_unreadable_pdf_is_skipped(tmp_path):
     [paper] = result.documents
     assert paper.format == "pdf" and "keeps answers grounded" in paper.content
     assert {Path(s.location).name: s.reason.split(":")[0] for s in result.skipped} == {"broken.pdf": "unreadable PDF"}
+
+
+def test_folder_document_ids_do_not_depend_on_where_the_corpus_sits(tmp_path: Path) -> None:
+    """Same source name, same files, two folders: the same ids, hence the same by-document split on every clone."""
+    import shutil
+
+    for clone in ("a", "b"):
+        shutil.copytree(SAMPLE_CORPUS / "code", tmp_path / clone / "corpus")
+    first, second = (
+        crawl_folder(FolderSource(name="code", path=tmp_path / clone / "corpus"), max_file_bytes=1_000_000)
+        for clone in ("a", "b")
+    )
+    assert {d.location for d in first.documents}.isdisjoint(d.location for d in second.documents)  # still absolute
+    assert sorted(d.document_id for d in first.documents) == sorted(d.document_id for d in second.documents)
+    renamed = crawl_folder(FolderSource(name="other", path=tmp_path / "a" / "corpus"), max_file_bytes=1_000_000)
+    assert {d.document_id for d in renamed.documents}.isdisjoint(d.document_id for d in first.documents)
+    (tmp_path / "b" / "corpus" / "README.md").write_text("changed")
+    changed = crawl_folder(FolderSource(name="code", path=tmp_path / "b" / "corpus"), max_file_bytes=1_000_000)
+    assert len({d.document_id for d in changed.documents} - {d.document_id for d in first.documents}) == 1

@@ -24,9 +24,10 @@ def crawl_folder(source: FolderSource, max_file_bytes: int) -> RawDocuments:
             result.skipped.append(SkippedItem(source=source.name, location=location, reason="not matched by include"))
             continue
         try:
-            result.documents.append(
-                read_document(file, source=source.name, kind="folder", location=location, max_bytes=max_file_bytes)
+            document = read_document(
+                file, source=source.name, kind="folder", location=location, max_bytes=max_file_bytes
             )
+            result.documents.append(document.model_copy(update={"key": f"{source.name}:{relative}"}))
         except SkipFile as exc:
             result.skipped.append(SkippedItem(source=source.name, location=location, reason=str(exc)))
         except OSError as exc:

@@ -1,0 +1,20 @@
+from llm_engineering.application.embedding import superseded
+
+
+def marker(document_id: str, location: str, fetched_at: str, fingerprint: str = "f1") -> dict:
+    return {"document_id": document_id, "location": location, "fetched_at": fetched_at, "fingerprint": fingerprint}
+
+
+def test_only_the_newest_version_at_a_location_stays() -> None:
+    markers = [
+        marker("v1", "/corpus/a.md", "2026-11-01T10:00:00+00:00"),
+        marker("v3", "/corpus/a.md", "2026-11-03T10:00:00+00:00"),
+        marker("v2", "/corpus/a.md", "2026-11-02T10:00:00+00:00"),
+        marker("b", "/corpus/b.md", "2026-11-01T10:00:00+00:00"),
+        marker("b", "/corpus/b.md", "2026-11-01T10:00:00+00:00", fingerprint="f2"),  # re-indexed, same version
+    ]
+    assert superseded(markers) == ["v1", "v2"]
+
+
+def test_markers_without_a_location_are_left_alone() -> None:
+    assert superseded([{"document_id": "x", "fingerprint": "f1"}, marker("y", "", "2026-11-01")]) == []
