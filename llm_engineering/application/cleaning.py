@@ -109,6 +109,7 @@ def clean_documents(documents: list[RawDocument], config: CleaningConfig) -> Cle
                 source=document.source,
                 kind=document.kind,
                 location=document.location,
+                key=document.key,
                 title=document.title,
                 author=document.author,
                 fetched_at=document.fetched_at,

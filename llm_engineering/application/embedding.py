@@ -6,7 +6,7 @@ already a point is not re-embedded. Markers are written after a document's chunk
 and rerun finishes the document and Qdrant still holds each chunk once.
 
 An edited document gets a new id (the id hashes its content), so once its new version is complete the
-earlier versions at the same location are removed: retrieval never returns a passage the source no longer has.
+earlier versions at the same location or key are removed: retrieval never returns a passage the source no longer has.
 """
 
 from __future__ import annotations
@@ -91,17 +91,22 @@ def embed_and_store(
 
 
 def superseded(markers: list[dict]) -> list[str]:
-    """Ids of documents whose location holds a newer fully indexed version (the latest `fetched_at` stays)."""
-    by_location: dict[str, dict[str, str]] = defaultdict(dict)
-    for marker in markers:
-        if marker.get("location") and marker.get("document_id"):
-            fetched = by_location[marker["location"]].get(marker["document_id"], "")
-            by_location[marker["location"]][marker["document_id"]] = max(fetched, marker.get("fetched_at") or "")
-    stale: list[str] = []
-    for versions in by_location.values():
-        newest = max(versions, key=lambda document_id: (versions[document_id], document_id))
-        stale += sorted(document_id for document_id in versions if document_id != newest)
-    return stale
+    """Ids of documents with a newer fully indexed version (the latest `fetched_at` stays) at the same location
+    (an edited file or page) or under the same key (a file changed by a later commit; markers written before keys
+    existed have a location only)."""
+    stale: set[str] = set()
+    for field in ("location", "key"):
+        groups: dict[str, dict[str, str]] = defaultdict(dict)
+        for marker in markers:
+            if marker.get(field) and marker.get("document_id"):
+                versions = groups[marker[field]]
+                versions[marker["document_id"]] = max(
+                    versions.get(marker["document_id"], ""), marker.get("fetched_at") or ""
+                )
+        for versions in groups.values():
+            newest = max(versions, key=lambda document_id: (versions[document_id], document_id))
+            stale |= {document_id for document_id in versions if document_id != newest}
+    return sorted(stale)
 
 
 def _payload(chunk: Chunk) -> dict:

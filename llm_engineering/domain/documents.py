@@ -39,8 +39,8 @@ class RawDocument(BaseModel):
 
     key: str | None = Field(
         None,
-        description="identity that does not depend on where the corpus sits: '<source>:<path under its folder>' for "
-        "folder sources; unset (the location) for URLs and git files, whose locations are already portable",
+        description="identity that does not depend on where the corpus sits or which commit it came from: "
+        "'<source>:<path>' for folder and git files; unset (the location) for URLs",
     )
 
     @property
@@ -76,6 +76,7 @@ class CleanedDocument(BaseModel):
     source: str
     kind: SourceKind
     location: str
+    key: str | None = Field(None, description="the raw document's portable identity (see RawDocument.key)")
     title: str | None = None
     author: str | None = None
     fetched_at: datetime

@@ -23,6 +23,7 @@ def embed_and_load(
     documents_meta = {
         d.document_id: {
             "location": d.location,
+            "key": d.key,
             "source": d.source,
             "title": d.title,
             "author": d.author,

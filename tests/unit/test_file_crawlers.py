@@ -83,6 +83,21 @@ def test_git_crawler_clones_a_url(tmp_path):
     assert [d.content_hash for d in again.documents] == [d.content_hash for d in result.documents]
 
 
+def test_a_new_commit_keeps_the_ids_of_files_it_did_not_touch(tmp_path):
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    source = GitSource(name="repo", repository=f"file://{repo}")
+    before = {d.key: d for d in crawl_git(source, tmp_path / "clones", 1_000_000).documents}
+    (repo / "src" / "app.py").write_text("def main():\n    return 'hello again'\n")
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "commit", "-qam", "edit app"], cwd=repo, check=True)
+    after = {d.key: d for d in crawl_git(source, tmp_path / "clones", 1_000_000).documents}
+    assert set(after) == {"repo:README.md", "repo:src/app.py"}
+    assert after["repo:README.md"].location != before["repo:README.md"].location  # names the new commit
+    assert after["repo:README.md"].document_id == before["repo:README.md"].document_id
+    assert after["repo:src/app.py"].document_id != before["repo:src/app.py"].document_id
+
+
 def test_git_failure_is_reported_not_raised(tmp_path):
     result = crawl_git(GitSource(name="gone", repository=f"file://{tmp_path}/nope"), tmp_path / "clones", 1000)
     assert not result.documents

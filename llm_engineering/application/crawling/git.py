@@ -73,11 +73,11 @@ def crawl_git(source: GitSource, clones_dir: Path, max_file_bytes: int) -> RawDo
         if not matches(relative, source.include):
             continue  # most of a repository is not asked for; listing each file would drown the report
         try:
-            result.documents.append(
-                read_document(
-                    tree / relative, source=source.name, kind="git", location=location, max_bytes=max_file_bytes
-                )
+            document = read_document(
+                tree / relative, source=source.name, kind="git", location=location, max_bytes=max_file_bytes
             )
+            # Without the commit: a file a new commit did not touch keeps its id and is not embedded again.
+            result.documents.append(document.model_copy(update={"key": f"{source.name}:{relative}"}))
         except SkipFile as exc:
             result.skipped.append(SkippedItem(source=source.name, location=location, reason=str(exc)))
         except OSError as exc:
