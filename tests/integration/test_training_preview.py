@@ -11,6 +11,17 @@ from llm_engineering.cli import app
 from tests.integration.conftest import make_instruction_dataset, make_preference_dataset
 
 
+def write_preview_config(tmp_path: Path, tiny_model_dir: Path, sft: dict) -> Path:
+    """Local instruction/preference datasets and a training YAML over the tiny model with this `sft` block."""
+    make_instruction_dataset().save_to_disk(str(tmp_path / "instruction"))
+    make_preference_dataset().save_to_disk(str(tmp_path / "preference"))
+    datasets = {name: {"path": str(tmp_path / name)} for name in ("instruction", "preference")}
+    parameters = {"datasets": datasets, "base_model": {"name": str(tiny_model_dir)}, "sft": sft}
+    config = tmp_path / "training.yaml"
+    config.write_text(yaml.safe_dump({"parameters": parameters}))
+    return config
+
+
 def test_preview_data_marks_the_answer_as_loss_tokens(tmp_path: Path, tiny_model_dir: Path) -> None:
     from transformers import AutoTokenizer
 
@@ -18,23 +29,7 @@ def test_preview_data_marks_the_answer_as_loss_tokens(tmp_path: Path, tiny_model
     from llm_engineering.application.training.data_preparation import tokenize_conversation
     from llm_engineering.application.training.data_preview import render_sample
 
-    make_instruction_dataset().save_to_disk(str(tmp_path / "instruction"))
-    make_preference_dataset().save_to_disk(str(tmp_path / "preference"))
-    config = tmp_path / "training.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "parameters": {
-                    "datasets": {
-                        "instruction": {"path": str(tmp_path / "instruction")},
-                        "preference": {"path": str(tmp_path / "preference")},
-                    },
-                    "base_model": {"name": str(tiny_model_dir)},
-                    "sft": {"max_length": 128},
-                }
-            }
-        )
-    )
+    config = write_preview_config(tmp_path, tiny_model_dir, {"max_length": 128})
 
     result = CliRunner().invoke(app, ["preview-data", "--config", str(config), "-n", "2"])
 
@@ -65,24 +60,8 @@ def test_preview_data_counts_what_max_length_cuts_and_how_packing_fills_rows(
     from llm_engineering.application.training.chat_template import apply_chat_template
     from llm_engineering.application.training.data_preparation import IGNORE_INDEX, tokenize_conversation
 
-    make_instruction_dataset().save_to_disk(str(tmp_path / "instruction"))
-    make_preference_dataset().save_to_disk(str(tmp_path / "preference"))
     max_length = 20
-    config = tmp_path / "training.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "parameters": {
-                    "datasets": {
-                        "instruction": {"path": str(tmp_path / "instruction")},
-                        "preference": {"path": str(tmp_path / "preference")},
-                    },
-                    "base_model": {"name": str(tiny_model_dir)},
-                    "sft": {"max_length": max_length, "packing": True},
-                }
-            }
-        )
-    )
+    config = write_preview_config(tmp_path, tiny_model_dir, {"max_length": max_length, "packing": True})
     tokenizer = apply_chat_template(AutoTokenizer.from_pretrained(str(tiny_model_dir)))
     whole = [
         tokenize_conversation(tokenizer, messages, 10_000, assistant_only=True)
