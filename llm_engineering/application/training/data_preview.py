@@ -60,25 +60,35 @@ class SplitStatistics(BaseModel):
     packed_fill: float | None = None  # kept tokens / (rows x max_length)
 
 
-def split_statistics(
-    split: Any, tokenizer: Any, max_length: int, assistant_only: bool, packing: bool
-) -> SplitStatistics:
+class TokenizedSplit(BaseModel):
+    """The first STATS_SAMPLES samples of a split, tokenized once: whole, and as training keeps them."""
+
+    samples: int
+    lengths: list[int]  # whole, before truncation
+    kept: list[dict[str, list[int]]]  # truncated to max_length, only those with a loss token left
+
+
+def tokenize_split(split: Any, tokenizer: Any, max_length: int, assistant_only: bool) -> TokenizedSplit:
     counted = split.select(range(min(STATS_SAMPLES, len(split))))
     whole = [tokenize_conversation(tokenizer, m, 1_000_000_000, assistant_only) for m in counted["messages"]]
-    lengths = [len(row["input_ids"]) for row in whole]
     kept = [
         {"input_ids": row["input_ids"][:max_length], "labels": row["labels"][:max_length]}
         for row in whole
         if any(label != IGNORE_INDEX for label in row["labels"][:max_length])
     ]
+    return TokenizedSplit(samples=len(split), lengths=[len(row["input_ids"]) for row in whole], kept=kept)
+
+
+def split_statistics(tokenized: TokenizedSplit, max_length: int, packing: bool) -> SplitStatistics:
+    lengths, kept = tokenized.lengths, tokenized.kept
     kept_tokens = sum(len(row["input_ids"]) for row in kept)
     statistics = SplitStatistics(
-        samples=len(split),
-        counted=len(counted),
+        samples=tokenized.samples,
+        counted=len(lengths),
         mean_tokens=sum(lengths) / max(len(lengths), 1),
         max_tokens=max(lengths, default=0),
         truncated=sum(1 for length in lengths if length > max_length),
-        dropped=len(whole) - len(kept),
+        dropped=len(lengths) - len(kept),
         loss_token_fraction=sum(1 for r in kept for label in r["labels"] if label != IGNORE_INDEX)
         / max(kept_tokens, 1),
     )
@@ -113,21 +123,15 @@ def preview_training_data(parameters: TrainingParameters, count: int, console: C
     dataset = load_dataset_input(parameters.datasets.instruction)
     check_dataset(dataset, INSTRUCTION_COLUMNS, "instruction_dataset")
     tokenizer = apply_chat_template(load_tokenizer(parameters.base_model.name))
-    train = dataset["train"]
-    # The first samples that keep a loss token (a sample cut to its prompt alone is not trained on); an error
-    # naming max_length when none does.
-    kept = build_sft_dataset(
-        train.select(range(min(STATS_SAMPLES, len(train)))),
-        tokenizer,
-        parameters.sft.max_length,
-        parameters.sft.assistant_only_loss,
-    )
-    for index, row in enumerate(kept.select(range(min(count, len(kept))))):
+    sft = parameters.sft
+    tokenized = tokenize_split(dataset["train"], tokenizer, sft.max_length, sft.assistant_only_loss)
+    if not tokenized.kept:  # build_sft_dataset words the error training would raise
+        build_sft_dataset(dataset["train"], tokenizer, sft.max_length, sft.assistant_only_loss)
+    # The first samples that keep a loss token: a sample cut to its prompt alone is not trained on.
+    for index, row in enumerate(tokenized.kept[:count]):
         loss_tokens = sum(1 for label in row["labels"] if label != IGNORE_INDEX)
         console.rule(f"sample {index}: {len(row['input_ids'])} tokens, {loss_tokens} carry loss (highlighted)")
         console.print(render_sample(tokenizer, row["input_ids"], row["labels"]))
-    sft = parameters.sft
-    statistics = split_statistics(train, tokenizer, sft.max_length, sft.assistant_only_loss, sft.packing)
     console.rule("what training will see")
-    for line in describe_statistics(statistics, sft.max_length):
+    for line in describe_statistics(split_statistics(tokenized, sft.max_length, sft.packing), sft.max_length):
         console.print(line)
