@@ -6,7 +6,8 @@ already a point is not re-embedded. Markers are written after a document's chunk
 and rerun finishes the document and Qdrant still holds each chunk once.
 
 An edited document gets a new id (the id hashes its content), so once its new version is complete the
-earlier versions at the same location or key are removed: retrieval never returns a passage the source no longer has.
+earlier versions at the same location or key are removed, and documents gone from their source are removed when
+the source is crawled: retrieval never returns a passage the source no longer has.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 from collections import defaultdict
 
 from llm_engineering.domain.config.feature_engineering import ChunkingConfig, EmbeddingConfig
-from llm_engineering.domain.documents import Chunk, EmbeddingSummary, RawDocument, point_id
+from llm_engineering.domain.documents import Chunk, EmbeddingSummary, RawDocument, RawDocuments, point_id
 from llm_engineering.infrastructure.embedder import Embedder
 from llm_engineering.infrastructure.qdrant import ChunkStore
 
@@ -87,6 +88,24 @@ def embed_and_store(
         documents_completed=len(completed),
         documents_superseded=len(stale),
         embedded_chunk_ids=[c.chunk_id for c in todo],
+    )
+
+
+def removed_from_sources(markers: list[dict], crawled: RawDocuments) -> list[str]:
+    """Ids of indexed documents whose file or page is gone from a source crawled without any failure this run
+    (deleted or newly excluded files, URLs dropped from the config). A source with a failure is left alone: a
+    file or page it could not read this time is not gone."""
+    sources = {d.source for d in crawled.documents} | {s.source for s in crawled.skipped}
+    clean = sources - {f.source for f in crawled.failures}
+    present = {d.key or d.location for d in crawled.documents} | {d.location for d in crawled.documents}
+    return sorted(
+        {
+            marker["document_id"]
+            for marker in markers
+            if marker.get("document_id")
+            and marker.get("source") in clean
+            and (marker.get("key") or marker.get("location")) not in present
+        }
     )
 
 

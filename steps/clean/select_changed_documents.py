@@ -2,7 +2,7 @@ from typing import Annotated
 
 from zenml import log_metadata, step
 
-from llm_engineering.application.embedding import index_fingerprint, select_changed
+from llm_engineering.application.embedding import index_fingerprint, removed_from_sources, select_changed
 from llm_engineering.domain.config.feature_engineering import ChunkingConfig, EmbeddingConfig, QdrantConfig
 from llm_engineering.domain.documents import RawDocuments
 from llm_engineering.infrastructure.qdrant import ChunkStore, open_client
@@ -14,8 +14,16 @@ def select_changed_documents(
     raw_documents: RawDocuments, chunking: ChunkingConfig, embedding: EmbeddingConfig, qdrant: QdrantConfig
 ) -> Annotated[RawDocuments, "changed_documents"]:
     with open_client(qdrant) as client:
-        changed, unchanged = select_changed(
-            raw_documents.documents, ChunkStore(client, qdrant.collection), index_fingerprint(chunking, embedding)
-        )
-    log_metadata({"documents_in": len(raw_documents.documents), "changed_or_new": len(changed), "unchanged": unchanged})
+        store = ChunkStore(client, qdrant.collection)
+        changed, unchanged = select_changed(raw_documents.documents, store, index_fingerprint(chunking, embedding))
+        removed = removed_from_sources(store.scroll_payloads(store.documents_collection), raw_documents)
+        store.remove_documents(removed)
+    log_metadata(
+        {
+            "documents_in": len(raw_documents.documents),
+            "changed_or_new": len(changed),
+            "unchanged": unchanged,
+            "removed_from_sources": len(removed),
+        }
+    )
     return RawDocuments(documents=changed)

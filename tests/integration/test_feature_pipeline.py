@@ -100,6 +100,19 @@ def test_feature_pipeline_end_to_end_and_incremental(tmp_path, corpus, data_dir)
         assert len(after) == len(before) - len(old_chunks) + embedded["chunks_embedded"]
         assert embedded["points_in_collection"] == len(after)
 
+        # A deleted file leaves Qdrant; the web source, which had failures this crawl too, keeps what it has.
+        deleted = corpus / "lora-in-practice.md"
+        assert any(p["location"] == str(deleted) for p in after)
+        web_before = [p for p in after if p["source"] == "web"]
+        deleted.unlink()
+        run_pipeline("feature_engineering", load_for("feature_engineering", config))
+        run = Client().list_pipeline_runs(sort_by="desc:created", size=1)[0]
+        assert run.steps["select_changed_documents"].run_metadata["removed_from_sources"] == 1
+        final = stored_payloads(tmp_path)
+        assert not any(p["location"] == str(deleted) for p in final)
+        assert [p for p in final if p["source"] == "web"] == web_before
+        assert len(final) == len(after) - sum(1 for p in after if p["location"] == str(deleted))
+
 
 def test_too_many_failures_fail_the_crawl_step(tmp_path, corpus, data_dir):
     with serve() as site:

@@ -1,4 +1,7 @@
-from llm_engineering.application.embedding import superseded
+from datetime import UTC, datetime
+
+from llm_engineering.application.embedding import removed_from_sources, superseded
+from llm_engineering.domain.documents import CrawlFailure, RawDocument, RawDocuments, SkippedItem
 
 
 def marker(document_id: str, location: str, fetched_at: str, fingerprint: str = "f1", key: str | None = None) -> dict:
@@ -39,3 +42,27 @@ def test_a_marker_from_before_keys_is_superseded_by_location() -> None:
     old = marker("old", "/corpus/a.md", "2026-11-01T10:00:00+00:00")
     new = marker("new", "/corpus/a.md", "2026-11-02T10:00:00+00:00", key="articles:a.md")
     assert superseded([old, new]) == ["old"]
+
+
+def document(source: str, location: str, key: str | None = None) -> RawDocument:
+    return RawDocument(
+        source=source, kind="folder", location=location, key=key, fetched_at=datetime.now(UTC), format="text",
+        content="x", content_hash="h",
+    )  # fmt: skip
+
+
+def test_documents_gone_from_a_cleanly_crawled_source_are_removed() -> None:
+    markers = [
+        {"document_id": "kept", "source": "docs", "key": "docs:a.md", "location": "/c/a.md"},
+        {"document_id": "deleted", "source": "docs", "key": "docs:b.md", "location": "/c/b.md"},
+        {"document_id": "excluded", "source": "docs", "key": "docs:c.md", "location": "/c/c.md"},
+        {"document_id": "old-marker", "source": "docs", "location": "/c/a.md"},  # before keys: by location
+        {"document_id": "unreadable-now", "source": "web", "location": "https://x/1"},
+        {"document_id": "other-source", "source": "gone-from-config", "location": "/d/z.md"},
+    ]
+    crawled = RawDocuments(
+        documents=[document("docs", "/c/a.md", "docs:a.md"), document("web", "https://x/2")],
+        skipped=[SkippedItem(source="docs", location="/c/c.md", reason="not matched by include")],
+        failures=[CrawlFailure(source="web", location="https://x/1", reason="HTTP 503")],
+    )
+    assert removed_from_sources(markers, crawled) == ["deleted", "excluded"]
