@@ -78,14 +78,23 @@ def build_sft_dataset(split: Any, tokenizer: Any, max_length: int, assistant_onl
     from datasets import Dataset
 
     rows = [tokenize_conversation(tokenizer, messages, max_length, assistant_only) for messages in split["messages"]]
-    kept = [row for row in rows if any(label != IGNORE_INDEX for label in row["labels"])]
+    kept = [row for row in rows if loss_tokens(row["labels"])]
     if not kept:
-        shortest_prompt = min(_first_loss_position(tokenizer, messages) for messages in split["messages"])
-        raise DatasetError(
-            f"sft.max_length={max_length} truncates away every completion in the {name} split "
-            f"({len(rows)} samples): the shortest prompt alone is {shortest_prompt} tokens; raise sft.max_length"
-        )
+        raise truncated_away(split, tokenizer, max_length, name)
     return Dataset.from_list(kept)
+
+
+def loss_tokens(labels: list[int]) -> int:
+    return sum(1 for label in labels if label != IGNORE_INDEX)
+
+
+def truncated_away(split: Any, tokenizer: Any, max_length: int, name: str) -> DatasetError:
+    """The error for a split whose every completion max_length cuts off, with the shortest prompt's length."""
+    shortest_prompt = min(_first_loss_position(tokenizer, messages) for messages in split["messages"])
+    return DatasetError(
+        f"sft.max_length={max_length} truncates away every completion in the {name} split "
+        f"({len(split)} samples): the shortest prompt alone is {shortest_prompt} tokens; raise sft.max_length"
+    )
 
 
 def _first_loss_position(tokenizer: Any, messages: list[dict[str, str]]) -> int:

@@ -13,10 +13,11 @@ from llm_engineering.application.training.chat_template import apply_chat_templa
 from llm_engineering.application.training.data_preparation import (
     IGNORE_INDEX,
     INSTRUCTION_COLUMNS,
-    build_sft_dataset,
     check_dataset,
     load_local_dataset,
+    loss_tokens,
     tokenize_conversation,
+    truncated_away,
 )
 from llm_engineering.domain.config.training import DatasetInput, TrainingParameters
 from llm_engineering.infrastructure.causal_lm import load_tokenizer
@@ -69,13 +70,16 @@ class TokenizedSplit(BaseModel):
 
 
 def tokenize_split(split: Any, tokenizer: Any, max_length: int, assistant_only: bool) -> TokenizedSplit:
+    """Raises the error training would when max_length leaves no sample a loss token."""
     counted = split.select(range(min(STATS_SAMPLES, len(split))))
     whole = [tokenize_conversation(tokenizer, m, 1_000_000_000, assistant_only) for m in counted["messages"]]
     kept = [
         {"input_ids": row["input_ids"][:max_length], "labels": row["labels"][:max_length]}
         for row in whole
-        if any(label != IGNORE_INDEX for label in row["labels"][:max_length])
+        if loss_tokens(row["labels"][:max_length])
     ]
+    if not kept:
+        raise truncated_away(counted, tokenizer, max_length, "train")
     return TokenizedSplit(samples=len(split), lengths=[len(row["input_ids"]) for row in whole], kept=kept)
 
 
@@ -89,10 +93,9 @@ def split_statistics(tokenized: TokenizedSplit, max_length: int, packing: bool) 
         max_tokens=max(lengths, default=0),
         truncated=sum(1 for length in lengths if length > max_length),
         dropped=len(lengths) - len(kept),
-        loss_token_fraction=sum(1 for r in kept for label in r["labels"] if label != IGNORE_INDEX)
-        / max(kept_tokens, 1),
+        loss_token_fraction=sum(loss_tokens(row["labels"]) for row in kept) / max(kept_tokens, 1),
     )
-    if packing and kept:
+    if packing:
         from datasets import Dataset
 
         from llm_engineering.application.training.packing import pack_rows
@@ -125,12 +128,10 @@ def preview_training_data(parameters: TrainingParameters, count: int, console: C
     tokenizer = apply_chat_template(load_tokenizer(parameters.base_model.name))
     sft = parameters.sft
     tokenized = tokenize_split(dataset["train"], tokenizer, sft.max_length, sft.assistant_only_loss)
-    if not tokenized.kept:  # build_sft_dataset words the error training would raise
-        build_sft_dataset(dataset["train"], tokenizer, sft.max_length, sft.assistant_only_loss)
     # The first samples that keep a loss token: a sample cut to its prompt alone is not trained on.
     for index, row in enumerate(tokenized.kept[:count]):
-        loss_tokens = sum(1 for label in row["labels"] if label != IGNORE_INDEX)
-        console.rule(f"sample {index}: {len(row['input_ids'])} tokens, {loss_tokens} carry loss (highlighted)")
+        trained = loss_tokens(row["labels"])
+        console.rule(f"sample {index}: {len(row['input_ids'])} tokens, {trained} carry loss (highlighted)")
         console.print(render_sample(tokenizer, row["input_ids"], row["labels"]))
     console.rule("what training will see")
     for line in describe_statistics(split_statistics(tokenized, sft.max_length, sft.packing), sft.max_length):
