@@ -322,6 +322,7 @@ def run_ours(spec: dict, meter: Meter, output_dir: Path) -> dict:
     from datasets import load_from_disk
 
     from llm_engineering.application.training.backends import device_for, resolve_backend
+    from llm_engineering.application.training.packing import packs_padding_free
     from llm_engineering.application.training.sft import train_sft
     from llm_engineering.domain.config.training import BaseModelConfig, TrainingParameters
 
@@ -338,18 +339,16 @@ def run_ours(spec: dict, meter: Meter, output_dir: Path) -> dict:
     train_sft(
         load_from_disk(spec["data_dir"]), base_model, sft, output_dir, backend=backend, device=device, report_to=[]
     )
+    row_packed = sft.packing and not packs_padding_free(attention, backend)
     return {
         "backend": backend,
         "device": device,
         "method": sft.adapter.method,
-        "packing": f"True ({attention})" if sft.packing else "False",
+        "packing": ("per row, " if row_packed else "padding-free, ") + attention if sft.packing else False,
+        "row_packed": row_packed,
         "gradient_checkpointing": sft.optimization.gradient_checkpointing,
         "optim": sft.optimization.optim,
     }
-
-
-def _row_packed(row: dict) -> bool:
-    return str(row["packing"]).startswith("True (") and "flash" not in str(row["packing"])
 
 
 def run_plain(spec: dict, meter: Meter, output_dir: Path) -> dict:
@@ -462,7 +461,7 @@ def report(results: dict[str, dict], context: dict) -> None:
             print(
                 f"check {arm}: tokens counted by the hook over all steps {row['total_tokens']:,}, "
                 f"TRL's num_tokens {row['trl_num_tokens']:,.0f}"
-                + (" (TRL counts one row's width per batch of row-packed rows)" if _row_packed(row) else "")
+                + (" (TRL counts one row's width per batch of row-packed rows)" if row.get("row_packed") else "")
             )
     if context["smoke"]:
         print("\nsmoke run (tiny model on CPU): checks the code path only; these numbers are not the benchmark.")

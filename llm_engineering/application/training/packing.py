@@ -16,9 +16,11 @@ from typing import Any
 from llm_engineering.domain.config.training import FLASH_ATTENTION
 
 
-def packs_padding_free(attn_implementation: str) -> bool:
-    """Flash attention: let TRL pack padding-free. Otherwise: rows packed by us (`pack_rows`, `RowPackedCollator`)."""
-    return attn_implementation in FLASH_ATTENTION
+def packs_padding_free(attn_implementation: str, backend: str) -> bool:
+    """Whether TRL's padding-free packing is right: under flash attention, and under unsloth, which replaces the
+    attention and reads such batches itself (untested here: no GPU). Otherwise rows packed by us (`pack_rows`,
+    `RowPackedCollator`)."""
+    return backend == "unsloth" or attn_implementation in FLASH_ATTENTION
 
 
 def pack_rows(dataset: Any, max_length: int) -> Any:

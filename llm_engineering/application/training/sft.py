@@ -51,9 +51,7 @@ def train_sft(
     )
     model, peft_config = _model_and_adapter(base_model, config, tokenizer, backend, device)
     samples = len(train)
-    # TRL packs padding-free (the batch flattened into one sequence) only for flash attention, and under unsloth,
-    # which replaces the attention and reads such batches itself (untested here: no GPU); see packing.py.
-    trl_packs = config.packing and (backend == "unsloth" or packs_padding_free(base_model.attn_implementation))
+    trl_packs = config.packing and packs_padding_free(base_model.attn_implementation, backend)
     row_packed = config.packing and not trl_packs
     if row_packed:
         train = pack_rows(train, config.max_length)
