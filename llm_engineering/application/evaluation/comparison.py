@@ -80,6 +80,7 @@ def evaluate_models(
                     generated[:judged],
                 )
                 row.judge_accuracy, row.judge_style = verdict.accuracy, verdict.style
+                row.judge_unjudged = verdict.unjudged
         log_probs[name] = (
             sequence_log_probs(model, chosen_rows, pad_id, batch),
             sequence_log_probs(model, rejected_rows, pad_id, batch),

@@ -12,6 +12,7 @@ COLUMNS = {
     "reward_margin": "reward margin",
     "judge_accuracy": "judge accuracy (1-3)",
     "judge_style": "judge style (1-3)",
+    "judge_unjudged": "answers the judge left unscored",
 }
 
 
@@ -24,6 +25,7 @@ class ModelScores(BaseModel):
     reward_margin: float | None = None
     judge_accuracy: float | None = None
     judge_style: float | None = None
+    judge_unjudged: int | None = None  # verdicts that failed or did not parse: counted, never guessed
 
 
 class GeneratedAnswer(BaseModel):
@@ -87,4 +89,6 @@ def render_markdown(report: EvaluationReport) -> str:
 
 
 def _cell(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}"
+    if value is None:
+        return "—"
+    return str(value) if isinstance(value, int) else f"{value:.4f}"
