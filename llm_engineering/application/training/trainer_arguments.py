@@ -1,4 +1,5 @@
-"""YAML optimisation block -> the keyword arguments TRL's SFTConfig / DPOConfig share."""
+"""What SFT and DPO share around TRL's trainers: the YAML optimisation block as the keyword arguments their configs
+take, and what is read back from a finished trainer (metrics, log history)."""
 
 from __future__ import annotations
 
