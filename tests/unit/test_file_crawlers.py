@@ -139,3 +139,55 @@ def test_folder_document_ids_do_not_depend_on_where_the_corpus_sits(tmp_path: Pa
     (tmp_path / "b" / "corpus" / "README.md").write_text("changed")
     changed = crawl_folder(FolderSource(name="code", path=tmp_path / "b" / "corpus"), max_file_bytes=1_000_000)
     assert len({d.document_id for d in changed.documents} - {d.document_id for d in first.documents}) == 1
+
+
+SECRET = "root:x:0:0:this private text must never reach a dataset"
+
+
+def test_folder_crawl_never_leaves_its_root_through_symlinks(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "passwd").write_text(SECRET)
+    (private / "notes.md").write_text(f"# Notes\n\n{SECRET}\n")
+    corpus = tmp_path / "corpus"
+    (corpus / "docs").mkdir(parents=True)
+    (corpus / "docs" / "guide.md").write_text("# Guide\n\nIn-root text.\n")
+    (corpus / "passwd-link.txt").symlink_to(private / "passwd")
+    (corpus / "outside-dir").symlink_to(private, target_is_directory=True)
+    (corpus / "alias.md").symlink_to(corpus / "docs" / "guide.md")  # in-root: read once
+    (corpus / "docs" / "loop").symlink_to(corpus, target_is_directory=True)  # a loop back to the root
+    (corpus / "dangling.md").symlink_to(tmp_path / "gone.md")
+
+    result = crawl_folder(FolderSource(name="c", path=corpus, include=["**/*"]), max_file_bytes=1_000_000)
+
+    assert all(SECRET not in d.content for d in result.documents)
+    assert [d.key for d in result.documents] == ["c:alias.md"]  # the guide, once, under the first path to it
+    skipped = {s.location.removeprefix(str(corpus.resolve()) + "/"): s.reason for s in result.skipped}
+    assert skipped == {
+        "passwd-link.txt": f"symlink points outside the source root (-> {(private / 'passwd').resolve()})",
+        "outside-dir": f"symlink points outside the source root (-> {private.resolve()})",
+        "docs/guide.md": "already crawled as alias.md (the same file through a symlink)",
+        "docs/loop": "symlinked directory already crawled (link loop or second link)",
+        "dangling.md": "broken symlink",
+    }
+    assert not result.failures
+
+
+def test_git_crawl_skips_committed_symlinks_that_point_outside_the_repository(tmp_path: Path) -> None:
+    private = tmp_path / "private.md"
+    private.write_text(f"# Private\n\n{SECRET}\n")
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    (repo / "notes.md").symlink_to(private)
+    (repo / "readme-link.md").symlink_to("README.md")
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "add", "notes.md", "readme-link.md"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "links"], cwd=repo, check=True)
+
+    for repository in (str(repo), f"file://{repo}"):  # the working tree itself, and a clone of it
+        result = crawl_git(GitSource(name="repo", repository=repository), tmp_path / "clones", 1_000_000)
+        assert all(SECRET not in d.content for d in result.documents)
+        assert sorted(d.key for d in result.documents) == ["repo:README.md", "repo:src/app.py"]
+        reasons = {s.location.rsplit(":", 1)[1]: s.reason for s in result.skipped}
+        assert reasons["notes.md"] == f"symlink points outside the source root (-> {private.resolve()})"
+        assert reasons["readme-link.md"] == "already crawled as README.md (the same file through a symlink)"

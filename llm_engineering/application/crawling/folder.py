@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llm_engineering.application.crawling.files import SkipFile, matches, read_document
+from llm_engineering.application.crawling.files import SkipFile, SourceFile, matches, read_document, walk_source_root
 from llm_engineering.domain.config.feature_engineering import FolderSource
 from llm_engineering.domain.documents import CrawlFailure, RawDocuments, SkippedItem
+
+
+def _files(source: FolderSource) -> list[SourceFile]:
+    return sorted(walk_source_root(source.path), key=lambda f: Path(f.relative).parts)
 
 
 def crawl_folder(source: FolderSource, max_file_bytes: int) -> RawDocuments:
     result = RawDocuments()
     root = source.path.resolve()
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
-        relative = file.relative_to(root).as_posix()
-        location = str(file)
+    for entry in _files(source):
+        relative, file = entry.relative, entry.path
+        location = str(root / relative)
+        if entry.skip_reason is not None:
+            result.skipped.append(SkippedItem(source=source.name, location=location, reason=entry.skip_reason))
+            continue
         if matches(relative, source.exclude):
             result.skipped.append(
                 SkippedItem(source=source.name, location=location, reason="excluded (vendored or generated)")
@@ -39,9 +46,9 @@ def list_folder_state(source: FolderSource) -> dict[str, tuple[int, float]]:
     """Path -> (size, mtime) of matching files; the scheduler's cheap change check."""
     root: Path = source.path.resolve()
     state = {}
-    for file in root.rglob("*"):
-        relative = file.relative_to(root).as_posix()
-        if file.is_file() and matches(relative, source.include) and not matches(relative, source.exclude):
-            stat = file.stat()
-            state[str(file)] = (stat.st_size, stat.st_mtime)
+    for entry in _files(source):
+        relative = entry.relative
+        if entry.skip_reason is None and matches(relative, source.include) and not matches(relative, source.exclude):
+            stat = entry.path.stat()
+            state[str(root / relative)] = (stat.st_size, stat.st_mtime)
     return state

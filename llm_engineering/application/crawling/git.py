@@ -6,7 +6,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from llm_engineering.application.crawling.files import SkipFile, matches, read_document
+from llm_engineering.application.crawling.files import RootGuard, SkipFile, matches, read_document
 from llm_engineering.domain.config.feature_engineering import GitSource
 from llm_engineering.domain.documents import CrawlFailure, RawDocuments, SkippedItem
 
@@ -63,6 +63,7 @@ def crawl_git(source: GitSource, clones_dir: Path, max_file_bytes: int) -> RawDo
     except (GitError, subprocess.TimeoutExpired, OSError) as exc:
         result.failures.append(CrawlFailure(source=source.name, location=source.repository, reason=str(exc)))
         return result
+    guard = RootGuard(tree)  # a committed symlink may point anywhere on the machine that crawls it
     for relative in sorted(f for f in files if f):
         location = f"{source.repository}@{commit[:12]}:{relative}"
         if matches(relative, source.exclude):
@@ -72,9 +73,13 @@ def crawl_git(source: GitSource, clones_dir: Path, max_file_bytes: int) -> RawDo
             continue
         if not matches(relative, source.include):
             continue  # most of a repository is not asked for; listing each file would drown the report
+        entry = guard.check_file(tree / relative, relative)
+        if entry.skip_reason is not None:
+            result.skipped.append(SkippedItem(source=source.name, location=location, reason=entry.skip_reason))
+            continue
         try:
             document = read_document(
-                tree / relative, source=source.name, kind="git", location=location, max_bytes=max_file_bytes
+                entry.path, source=source.name, kind="git", location=location, max_bytes=max_file_bytes
             )
             # Without the commit: a file a new commit did not touch keeps its id and is not embedded again.
             result.documents.append(document.model_copy(update={"key": f"{source.name}:{relative}"}))
