@@ -159,7 +159,11 @@ def pack(units: list[Unit], config: ChunkingConfig, tokenizer: Tokenizer) -> lis
     return exact
 
 
-def chunk_document(document: CleanedDocument, config: ChunkingConfig, tokenizer: Tokenizer) -> list[Chunk]:
+def chunk_document(
+    document: CleanedDocument, config: ChunkingConfig, tokenizer: Tokenizer, index_fingerprint: str
+) -> list[Chunk]:
+    """`index_fingerprint` (chunking + embedding model identity) is part of each chunk's point id, so chunks of
+    other settings are other points: a settings change re-embeds, and the old points can be swept once it is done."""
     units = to_units(document.text, document.format == "code", tokenizer, config.chunk_size)
     chunks = []
     for index, (text, tokens) in enumerate(
@@ -168,7 +172,7 @@ def chunk_document(document: CleanedDocument, config: ChunkingConfig, tokenizer:
         digest = content_hash(f"{document.document_id}\n{index}\n{text}")
         chunks.append(
             Chunk(
-                chunk_id=point_id(digest),
+                chunk_id=point_id(f"{index_fingerprint}\n{digest}"),
                 document_id=document.document_id,
                 source=document.source,
                 location=document.location,
@@ -177,6 +181,7 @@ def chunk_document(document: CleanedDocument, config: ChunkingConfig, tokenizer:
                 token_count=tokens,
                 content_hash=digest,
                 author=document.author,
+                fingerprint=index_fingerprint,
             )
         )
     return chunks

@@ -18,13 +18,16 @@ from collections import defaultdict
 
 from llm_engineering.domain.config.feature_engineering import ChunkingConfig, EmbeddingConfig
 from llm_engineering.domain.documents import Chunk, EmbeddingSummary, RawDocument, RawDocuments, point_id
-from llm_engineering.infrastructure.embedder import Embedder
+from llm_engineering.infrastructure.embedder import Embedder, resolve_model_path
+from llm_engineering.infrastructure.model_identity import folder_identity
 from llm_engineering.infrastructure.qdrant import ChunkStore
 
 
 def index_fingerprint(chunking: ChunkingConfig, embedding: EmbeddingConfig) -> str:
-    """What makes stored chunks reusable: the same chunking and the same embedding model."""
-    key = json.dumps({"chunking": chunking.model_dump(), "model": embedding.model}, sort_keys=True)
+    """What makes stored chunks reusable: the same chunking and the same embedding model, by content (a copy of the
+    model folder is the same model; other weights under the same name or alias are not)."""
+    model = folder_identity(resolve_model_path(embedding.model))
+    key = json.dumps({"chunking": chunking.model_dump(), "model": model}, sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -74,8 +77,12 @@ def embed_and_store(
         completed |= finished
         progress(len(batch))
     # Every run sweeps all markers, so versions a crash left behind (new one complete, old not yet removed) go too.
-    stale = superseded(store.scroll_payloads(store.documents_collection))
+    markers = store.scroll_payloads(store.documents_collection)
+    stale = superseded(markers)
     store.remove_documents(stale)
+    # Points made under other chunking or embedding settings leave once their document is complete under these.
+    current = sorted({m["document_id"] for m in markers if m.get("fingerprint") == fingerprint} - set(stale))
+    other_settings = store.remove_other_fingerprints(current, fingerprint)
     return EmbeddingSummary(
         collection=store.collection,
         location="",
@@ -87,6 +94,7 @@ def embed_and_store(
         points_in_collection=store.count(),
         documents_completed=len(completed),
         documents_superseded=len(stale),
+        chunks_of_other_settings_removed=other_settings,
         embedded_chunk_ids=[c.chunk_id for c in todo],
     )
 
@@ -138,6 +146,7 @@ def _payload(chunk: Chunk) -> dict:
         "token_count": chunk.token_count,
         "content_hash": chunk.content_hash,
         "author": chunk.author,
+        "fingerprint": chunk.fingerprint,
     }
 
 

@@ -29,6 +29,6 @@ def chunks_to_generate(store: ChunkStore, index_fingerprint: str, mark: str, inc
     document_ids = sorted({d["document_id"] for d in documents if not (incremental and d.get(mark))})
     chunks = [
         Chunk(chunk_id=p["id"], **{k: v for k, v in p.items() if k in Chunk.model_fields and k != "chunk_id"})
-        for p in store.chunk_payloads_of(document_ids)
+        for p in store.chunk_payloads_of(document_ids, index_fingerprint)
     ]
     return sorted(chunks, key=lambda c: (c.document_id, c.chunk_index))

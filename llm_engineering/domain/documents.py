@@ -101,6 +101,7 @@ class Chunk(BaseModel):
     token_count: int
     content_hash: str
     author: str | None = None
+    fingerprint: str = Field("", description="the index fingerprint (chunking + embedding model) it was made under")
 
 
 class Chunks(BaseModel):
@@ -120,4 +121,7 @@ class EmbeddingSummary(BaseModel):
     points_in_collection: int
     documents_completed: int
     documents_superseded: int = Field(0, description="earlier versions of edited documents removed from Qdrant")
+    chunks_of_other_settings_removed: int = Field(
+        0, description="points made under earlier chunking or embedding settings, removed once these were complete"
+    )
     embedded_chunk_ids: list[str] = []

@@ -20,6 +20,10 @@ from llm_engineering.settings import get_settings
 RETRIEVE_BATCH = 512
 
 
+class IndexSettingsMismatch(RuntimeError):
+    """The collection was built with settings the current config cannot share it with."""
+
+
 def local_path(config: QdrantConfig) -> Path:
     return (config.path or get_settings().path("qdrant")).resolve()
 
@@ -51,7 +55,16 @@ class ChunkStore:
         self.documents_collection = f"{collection}_documents"
 
     def ensure_collections(self, dimension: int) -> None:
-        if not self.client.collection_exists(self.collection):
+        if self.client.collection_exists(self.collection):
+            stored = self.client.get_collection(self.collection).config.params.vectors
+            size = getattr(stored, "size", None)
+            if size is not None and size != dimension:
+                raise IndexSettingsMismatch(
+                    f"Qdrant collection {self.collection!r} holds {size}-dimensional vectors, but embedding.model "
+                    f"makes {dimension}-dimensional ones: set qdrant.collection to a new name for this model "
+                    f"(the old collection stays as it is), or go back to the model that built it"
+                )
+        else:
             self.client.create_collection(
                 self.collection,
                 vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
@@ -126,10 +139,32 @@ class ChunkStore:
         self.client.delete(self.collection, points_selector=selector, wait=True)
         self.client.delete(self.documents_collection, points_selector=selector, wait=True)
 
-    def chunk_payloads_of(self, document_ids: list[str]) -> list[dict[str, Any]]:
+    def remove_other_fingerprints(self, document_ids: list[str], fingerprint: str) -> int:
+        """Chunks and markers of these documents made under any other fingerprint (other chunking or embedding
+        settings, or from before fingerprints were stored): chunks first, markers last, as in remove_documents.
+        Returns how many chunks went."""
+        if not document_ids:
+            return 0
+        selector = models.Filter(
+            must=[models.FieldCondition(key="document_id", match=models.MatchAny(any=document_ids))],
+            must_not=[models.FieldCondition(key="fingerprint", match=models.MatchValue(value=fingerprint))],
+        )
+        removed = self.client.count(self.collection, count_filter=selector, exact=True).count
+        if removed:
+            self.client.delete(self.collection, points_selector=selector, wait=True)
+        self.client.delete(self.documents_collection, points_selector=selector, wait=True)
+        return removed
+
+    def chunk_payloads_of(self, document_ids: list[str], fingerprint: str) -> list[dict[str, Any]]:
+        """The chunks of these documents made under `fingerprint` only: never a mix of two settings."""
         if not document_ids:
             return []
-        wanted = models.Filter(must=[models.FieldCondition(key="document_id", match=models.MatchAny(any=document_ids))])
+        wanted = models.Filter(
+            must=[
+                models.FieldCondition(key="document_id", match=models.MatchAny(any=document_ids)),
+                models.FieldCondition(key="fingerprint", match=models.MatchValue(value=fingerprint)),
+            ]
+        )
         payloads: list[dict[str, Any]] = []
         offset = None
         while True:

@@ -3,6 +3,7 @@ from typing import Annotated
 from zenml import log_metadata, step
 
 from llm_engineering.application.chunking import chunk_document
+from llm_engineering.application.embedding import index_fingerprint
 from llm_engineering.application.reports import summarize
 from llm_engineering.domain.config.feature_engineering import ChunkingConfig, EmbeddingConfig
 from llm_engineering.domain.documents import Chunks, CleanedDocuments
@@ -15,6 +16,9 @@ def chunk_documents(
     cleaned_documents: CleanedDocuments, chunking: ChunkingConfig, embedding: EmbeddingConfig
 ) -> Annotated[Chunks, "chunks"]:
     tokenizer = Embedder(embedding.model, embedding.device).tokenizer()
-    chunks = Chunks(chunks=[c for d in cleaned_documents.documents for c in chunk_document(d, chunking, tokenizer)])
+    fingerprint = index_fingerprint(chunking, embedding)
+    chunks = Chunks(
+        chunks=[c for d in cleaned_documents.documents for c in chunk_document(d, chunking, tokenizer, fingerprint)]
+    )
     log_metadata(flat_metadata(summarize(chunks)))
     return chunks

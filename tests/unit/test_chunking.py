@@ -34,7 +34,7 @@ PROSE = "\n\n".join(
 
 def test_chunks_respect_the_token_limit_and_cover_the_text(tokenizer):
     config = ChunkingConfig(chunk_size=60, chunk_overlap=15)
-    chunks = chunk_document(document(PROSE), config, tokenizer)
+    chunks = chunk_document(document(PROSE), config, tokenizer, "fp")
     assert len(chunks) > 5
     for chunk in chunks:
         assert chunk.token_count <= 60
@@ -47,7 +47,7 @@ def test_chunks_respect_the_token_limit_and_cover_the_text(tokenizer):
 
 def test_chunks_end_on_sentence_bounds_and_overlap(tokenizer):
     config = ChunkingConfig(chunk_size=60, chunk_overlap=15)
-    chunks = chunk_document(document(PROSE), config, tokenizer)
+    chunks = chunk_document(document(PROSE), config, tokenizer, "fp")
     for chunk in chunks:
         assert chunk.text.endswith(".")  # never cut mid-sentence when sentences fit
         assert chunk.text.startswith("Paragraph")
@@ -59,7 +59,7 @@ def test_chunks_end_on_sentence_bounds_and_overlap(tokenizer):
 
 
 def test_no_overlap_when_disabled(tokenizer):
-    chunks = chunk_document(document(PROSE), ChunkingConfig(chunk_size=60, chunk_overlap=0), tokenizer)
+    chunks = chunk_document(document(PROSE), ChunkingConfig(chunk_size=60, chunk_overlap=0), tokenizer, "fp")
     total = sum(c.text.count("Paragraph") for c in chunks)
     assert total == 8 * 6
 
@@ -68,7 +68,7 @@ def test_code_blocks_stay_whole_and_code_splits_on_definitions(tokenizer):
     code = "\n\n".join(
         f"def function_{i}(value):\n    '''Return value scaled by {i}.'''\n    return value * {i}" for i in range(12)
     )
-    chunks = chunk_document(document(code, "code"), ChunkingConfig(chunk_size=50, chunk_overlap=0), tokenizer)
+    chunks = chunk_document(document(code, "code"), ChunkingConfig(chunk_size=50, chunk_overlap=0), tokenizer, "fp")
     assert len(chunks) > 1
     for chunk in chunks:
         assert chunk.text.startswith("def function_")
@@ -77,15 +77,15 @@ def test_code_blocks_stay_whole_and_code_splits_on_definitions(tokenizer):
 
 def test_an_overlong_sentence_is_cut_at_token_bounds(tokenizer):
     long_sentence = " ".join(f"word{i}" for i in range(400))
-    chunks = chunk_document(document(long_sentence), ChunkingConfig(chunk_size=64, chunk_overlap=8), tokenizer)
+    chunks = chunk_document(document(long_sentence), ChunkingConfig(chunk_size=64, chunk_overlap=8), tokenizer, "fp")
     assert all(c.token_count <= 64 for c in chunks)
     assert "word0" in chunks[0].text and "word399" in chunks[-1].text
 
 
 def test_chunk_ids_are_stable_and_content_derived(tokenizer):
     config = ChunkingConfig(chunk_size=60, chunk_overlap=15)
-    first = chunk_document(document(PROSE), config, tokenizer)
-    second = chunk_document(document(PROSE), config, tokenizer)
+    first = chunk_document(document(PROSE), config, tokenizer, "fp")
+    second = chunk_document(document(PROSE), config, tokenizer, "fp")
     assert [c.chunk_id for c in first] == [c.chunk_id for c in second]
     assert len({c.chunk_id for c in first}) == len(first)
     assert [c.chunk_index for c in first] == list(range(len(first)))
