@@ -12,12 +12,15 @@ FULL_HASH_LIMIT = 64 * 1024 * 1024
 WINDOW = 4 * 1024 * 1024
 
 
-def folder_identity(folder: Path) -> str:
+def folder_identity(folder: Path, exclude: tuple[str, ...] = ()) -> str:
     """sha256 over every file's relative name and content. Files over 64 MiB (multi-GB weights) are hashed by size
     and three 4 MiB windows (start, middle, end): any retraining changes those bytes, and a 14 GB model still
-    identifies in milliseconds. Cached per (path, sizes, mtimes), so repeated calls in one process are free."""
+    identifies in milliseconds. Cached per (path, sizes, mtimes), so repeated calls in one process are free.
+    `exclude`: file names that describe where the folder came from rather than the model."""
     folder = folder.resolve()
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
+    files = sorted(
+        p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".lock") and p.name not in exclude
+    )
     signature = tuple((p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     return _identity(str(folder), signature)
 

@@ -209,6 +209,30 @@ def test_cache_key_covers_sampling_but_not_the_label(server: OpenAIStubServer, t
     assert server.request_count == 2
 
 
+def test_another_endpoint_never_gets_this_endpoints_cached_answers(server: OpenAIStubServer, tmp_path: Path) -> None:
+    """The probe: a run against a server answering 401 made no call and served answers cached from another server."""
+    cached = build_provider(openai_config(server, cache=True, cache_dir=tmp_path))
+    assert cached.generate([ask("shared prompt")])[0].text == "echo: shared prompt"
+
+    with OpenAIStubServer(responder=lambda body: "the other server's answer") as other:
+        other.always("shared", Fault.server_error(401))
+        [refused] = build_provider(openai_config(other, cache=True, cache_dir=tmp_path)).generate(
+            [ask("shared prompt")]
+        )
+        assert refused.error == "HTTP 401: injected server error" and not refused.cached
+        assert other.count("shared") == 1
+
+        other.reset()
+        [fresh] = build_provider(openai_config(other, cache=True, cache_dir=tmp_path)).generate([ask("shared prompt")])
+        assert fresh.text == "the other server's answer" and not fresh.cached
+
+    # The same endpoint written differently (a trailing slash) is the same cache entry.
+    same = openai_config(server, cache=True, cache_dir=tmp_path, base_url=server.base_url + "/")
+    [again] = build_provider(same).generate([ask("shared prompt")])
+    assert again.cached and again.text == "echo: shared prompt"
+    assert server.request_count == 1
+
+
 def test_identical_requests_in_one_batch_are_sent_once(server: OpenAIStubServer, tmp_path: Path) -> None:
     provider = build_provider(openai_config(server, cache=True, cache_dir=tmp_path))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from llm_engineering.domain.config.llm import LLMConfig
 from llm_engineering.infrastructure.llm import ChatRequest
-from llm_engineering.infrastructure.llm.response_cache import ResponseCache, cache_key
+from llm_engineering.infrastructure.llm.response_cache import ResponseCache, answerer_identity, cache_key
 
 CONFIG = LLMConfig()
 
@@ -34,6 +34,37 @@ def test_key_depends_on_what_changes_the_answer_and_nothing_else() -> None:
     assert base not in changed and len(set(changed)) == len(changed)
     # The seed only matters when sampling: a greedy answer stays cached across seeds.
     assert cache_key("openai:m", LLMConfig(seed=1), ask("hi")) == base
+
+
+def test_the_answerer_is_the_endpoint_and_model_not_only_the_model_name(tmp_path: Path) -> None:
+    def openai(base_url: str, model: str = "m") -> str:
+        return answerer_identity(LLMConfig(provider="openai", base_url=base_url, model=model))
+
+    assert (
+        openai("http://127.0.0.1:8000/v1") == openai("HTTP://127.0.0.1:8000/v1/") == "openai|http://127.0.0.1:8000/v1|m"
+    )
+    assert (
+        len(
+            {
+                openai("http://127.0.0.1:8000/v1"),
+                openai("http://127.0.0.1:8001/v1"),
+                openai("http://127.0.0.1:8000/v1", "n"),
+            }
+        )
+        == 3
+    )
+
+    # A local model is known by its weights: a copy is the same model, an edited copy is not.
+    import shutil
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "model.safetensors").write_bytes(b"weights")
+    (tmp_path / "a" / "config.json").write_text("{}")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    local = {name: answerer_identity(LLMConfig(model=str(tmp_path / name))) for name in ("a", "b")}
+    assert local["a"] == local["b"] and local["a"].startswith("local|")
+    (tmp_path / "b" / "model.safetensors").write_bytes(b"retrained")
+    assert answerer_identity(LLMConfig(model=str(tmp_path / "b"))) != local["a"]
 
 
 def test_answers_persist_across_instances_in_a_wal_database(tmp_path: Path) -> None:

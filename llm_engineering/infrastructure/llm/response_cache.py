@@ -1,7 +1,9 @@
 """A content-addressed cache of LLM answers on disk, so a rerun never pays for the same call twice.
 
-Key: sha256 of provider kind + model + messages + effective sampling settings (the caller's `key` label is
-not part of it: the same prompt under another label is the same call). Values are the answer's JSON in
+Key: sha256 of who answers (provider kind, endpoint and served model name for an OpenAI-compatible server; the
+local model's content hash) + messages + effective sampling settings (the caller's `key` label is not part of it:
+the same prompt under another label is the same call). Another server or other local weights never get this
+server's answers. Values are the answer's JSON in
 one sqlite file (WAL: readers never block the writer, and parallel steps may share it). Only successful
 answers are stored, so a rerun retries what failed.
 """
@@ -14,6 +16,7 @@ import sqlite3
 import threading
 from pathlib import Path
 from typing import cast
+from urllib.parse import urlsplit, urlunsplit
 
 from llm_engineering.domain.config.llm import LLMConfig
 from llm_engineering.infrastructure.llm.base import (
@@ -28,9 +31,24 @@ from llm_engineering.infrastructure.llm.base import (
 DATABASE = "responses.sqlite"
 
 
-def cache_key(model_id: str, config: LLMConfig, request: ChatRequest) -> str:
-    identity = {"model": model_id, "messages": request.messages, "sampling": sampling_params(config, request)}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+def answerer_identity(config: LLMConfig) -> str:
+    """Who answers: the endpoint and model name of an OpenAI-compatible server, or the local model by content."""
+    if config.provider == "openai":
+        parts = urlsplit((config.base_url or "").strip())
+        endpoint = urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, ""))
+        return f"openai|{endpoint}|{config.model}"
+    from llm_engineering.infrastructure.base_model import MARKER, resolve_base_model
+    from llm_engineering.infrastructure.model_identity import folder_identity
+
+    resolved = Path(resolve_base_model(config.model))
+    # A Hub id that is not a local folder: its name (transformers resolves it from the offline cache).
+    return f"local|{folder_identity(resolved, exclude=(MARKER,)) if resolved.is_dir() else config.model}"
+
+
+def cache_key(identity: str, config: LLMConfig, request: ChatRequest) -> str:
+    """`identity`: answerer_identity(config)."""
+    key = {"answerer": identity, "messages": request.messages, "sampling": sampling_params(config, request)}
+    return hashlib.sha256(json.dumps(key, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 class ResponseCache:
@@ -92,6 +110,7 @@ class CachedProvider:
         self._lock = threading.Lock()
         # Misses are sent in chunks and each chunk is stored at once: a crash loses at most one chunk of work.
         self.chunk_size = max(config.batch_size, config.max_concurrency) * 4
+        self._identity: str | None = None  # computed at the first call: the local model's hash reads its weights
 
     def usage(self) -> UsageReport:
         report = self.inner.usage()
@@ -102,7 +121,9 @@ class CachedProvider:
     def generate(self, requests: list[ChatRequest], show_progress: bool = False) -> list[ChatResult]:
         from tqdm.auto import tqdm
 
-        keys = [cache_key(self.model_id, self.config, request) for request in requests]
+        if self._identity is None:
+            self._identity = answerer_identity(self.config)
+        keys = [cache_key(self._identity, self.config, request) for request in requests]
         stored = self.cache.get_many(keys)
         results: list[ChatResult | None] = [None] * len(requests)
         # Identical requests in one batch are sent once: same prompt, same settings, same answer, as on a rerun.
