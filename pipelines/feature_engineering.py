@@ -8,7 +8,7 @@ from llm_engineering.domain.config.feature_engineering import (
     EmbeddingConfig,
     QdrantConfig,
 )
-from llm_engineering.infrastructure.zenml.artifacts import find_artifact_version
+from llm_engineering.infrastructure.zenml.artifacts import check_dataset_version, find_artifact_version
 from steps.chunk.chunk_documents import chunk_documents
 from steps.clean.clean_documents import clean_documents
 from steps.clean.select_changed_documents import select_changed_documents
@@ -39,14 +39,26 @@ def feature_engineering(
     if not datasets.enabled:
         return
     # Incremental versions: the new samples are deduplicated against, and appended to, the latest ones.
-    last_instructions = find_artifact_version("instruction_dataset") if datasets.incremental else None
-    last_preferences = find_artifact_version("preference_dataset") if datasets.incremental else None
+    last_instructions = _previous_version("instruction_dataset") if datasets.incremental else None
+    last_preferences = _previous_version("preference_dataset") if datasets.incremental else None
     generation_chunks = select_generation_chunks(embedded_chunks, chunking, embedding, qdrant, datasets)
     generated_instructions = generate_instruction_samples(generation_chunks, datasets)
     curated_instructions = curate_instruction_samples(generated_instructions, datasets, embedding, last_instructions)
     generated_preferences = generate_preference_samples(curated_instructions, datasets)
     curated_preferences = curate_preference_samples(generated_preferences, datasets, embedding, last_preferences)
-    instruction_dataset, _, _, _ = publish_datasets(
+    dataset_publication, _, _ = publish_datasets(
         curated_instructions, curated_preferences, datasets, last_instructions, last_preferences
     )
-    mark_documents_generated(instruction_dataset, generation_chunks, chunking, embedding, qdrant, datasets)
+    mark_documents_generated(dataset_publication, generation_chunks, chunking, embedding, qdrant, datasets)
+
+
+def _previous_version(name: str):  # noqa: ANN202 - a ZenML artifact version, or None
+    """The latest version, checked to load now (before any step runs), so a bad one is named instead of failing
+    every later run inside a step."""
+    version = find_artifact_version(name)
+    if version is not None:
+        check_dataset_version(
+            version, "Start a fresh lineage with `--set datasets.incremental=false`, or delete that version "
+            f"(`zenml artifact version delete {version.id}`) to append to the one before it.",
+        )  # fmt: skip
+    return version

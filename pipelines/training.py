@@ -12,7 +12,11 @@ from llm_engineering.domain.config.training import (
     SftConfig,
     TrackingConfig,
 )
-from llm_engineering.infrastructure.zenml.artifacts import find_artifact_version
+from llm_engineering.infrastructure.zenml.artifacts import (
+    PIN_ANOTHER_TRAINING_DATASET,
+    check_dataset_version,
+    find_artifact_version,
+)
 from steps.evaluation.evaluate_models import evaluate_models
 from steps.evaluation.plot_loss_curves import plot_loss_curves
 from steps.training.export_trained_model import export_trained_model
@@ -34,6 +38,7 @@ def _dataset(source: DatasetInput, name: str):  # noqa: ANN202 - an artifact ver
             f"no dataset artifact {wanted} in this ZenML store: run `make run-feature-pipeline` first, "
             f"or point datasets.{name.split('_')[0]}.path at a saved dataset"
         )
+    check_dataset_version(artifact_version, PIN_ANOTHER_TRAINING_DATASET)  # a bad version fails here, named
     return artifact_version
 
 

@@ -19,6 +19,7 @@ from llm_engineering.domain.documents import (
 from llm_engineering.domain.samples import (
     CuratedInstructions,
     CuratedPreferences,
+    DatasetPublication,
     GeneratedInstructions,
     GeneratedPreferences,
     RemovedSamples,
@@ -87,6 +88,13 @@ def summarize(data: BaseModel) -> dict[str, Any]:
         }
     if isinstance(data, RemovedSamples):
         return {"samples": len(data.samples), "by_stage": dict(Counter(r.stage for r in data.samples))}
+    if isinstance(data, DatasetPublication):
+        return {
+            "published_versions": sum(d.status == "published" for d in data.datasets),
+            **{f"{d.name}": (f"version {d.version}" if d.version else d.status) for d in data.datasets},
+            **{f"{d.name}_new_samples": d.new_samples for d in data.datasets},
+            "published": data.describe(),
+        }
     raise TypeError(f"no summary for {type(data).__name__}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -116,3 +118,34 @@ class CuratedPreferences(BaseModel):
 
 class RemovedSamples(BaseModel):
     samples: list[RemovedSample] = []
+
+
+class PublishedDataset(BaseModel):
+    """What publication did with one dataset: a new version, or none (and why)."""
+
+    name: str
+    status: Literal["published", "unchanged", "empty"] = Field(
+        description="published: a new version; unchanged: no new samples, the latest version stays; empty: no samples "
+        "at all and no earlier version, so nothing was published"
+    )
+    version: str | None = Field(None, description="the new version (published only)")
+    train: int = 0
+    test: int = 0
+    new_samples: int = 0
+    previous_version_samples: int = 0
+    destinations: dict[str, str] = Field({}, description="JSONL files and Hub repos it was also written to")
+
+
+class DatasetPublication(BaseModel):
+    datasets: list[PublishedDataset] = []
+
+    def describe(self) -> list[str]:
+        lines = []
+        for d in self.datasets:
+            if d.status == "published":
+                lines.append(f"{d.name}: version {d.version} ({d.train} train / {d.test} test, {d.new_samples} new)")
+            elif d.status == "unchanged":
+                lines.append(f"{d.name}: no new samples, no new version (the latest stays as it is)")
+            else:
+                lines.append(f"{d.name}: no samples, nothing published")
+        return lines

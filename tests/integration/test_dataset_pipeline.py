@@ -83,11 +83,15 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
         report = dataset("dataset_report").load()
         assert "Decontamination" in report and "planted" in report
 
-        # Nothing changed: no LLM call, the new version holds the same samples.
+        # Nothing changed: no LLM call, and no new version (the latest stays as it is), which the run says.
+        published = dataset("instruction_dataset")
         run_pipeline("feature_engineering", load_for("feature_engineering", config, settings))
         assert server.request_count == first_calls
-        assert dataset("instruction_dataset").run_metadata["new_samples"] == 0
-        assert len(dataset("instruction_dataset").load()["train"]) == len(instructions["train"])
+        assert dataset("instruction_dataset").id == published.id
+        assert dataset("dataset_publication").load().describe() == [
+            "instruction_dataset: no new samples, no new version (the latest stays as it is)",
+            "preference_dataset: no new samples, no new version (the latest stays as it is)",
+        ]
 
         # One new article: only its extracts are generated, and the version grows by its samples.
         shutil.copy(SAMPLE_CORPUS / "articles" / "gradient-accumulation.md", corpus / "gradient-accumulation.md")
@@ -102,3 +106,47 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
         # lineage: the publishing step read the previous dataset version
         producer = Client().get_run_step(latest.producer_step_run_id)
         assert "previous_instruction_dataset" in producer.inputs
+
+
+def test_an_empty_split_neither_poisons_the_store_nor_fails_later_runs(tmp_path, corpus, data_dir):
+    """The probe: a version whose test split had no rows was saved without a data file; it could not be loaded, and
+    every later feature run and preview-data failed with a bare IndexError."""
+    from datasets import DatasetDict
+    from zenml import save_artifact
+    from zenml.integrations.huggingface.materializers.huggingface_datasets_materializer import HFDatasetMaterializer
+
+    from llm_engineering.application.dataset_publication import to_dataset_dict
+    from llm_engineering.domain.samples import InstructionSample
+
+    one = InstructionSample(sample_id="s1", instruction="What is LoRA?", answer="A low-rank adapter.",
+                            document_id="d1", chunk_id="c1", source="articles")  # fmt: skip
+    # A version as the old code wrote it: ZenML's own materializer, `datasets` writing zero shards for `test`.
+    poisoned = save_artifact(
+        to_dataset_dict([one], [], "instruction"), "instruction_dataset", materializer=HFDatasetMaterializer
+    )
+    eval_set = tmp_path / "eval.jsonl"
+    eval_set.write_text(json.dumps({"question": "q", "answer": "unrelated evaluation answer"}) + "\n")
+    config = PROJECT_ROOT / "configs" / "feature_engineering-openai.yaml"
+    with OpenAIStubServer(responder=dataset_responder) as server:
+        settings = overrides(tmp_path, corpus, server.base_url, eval_set)
+        run = run_pipeline("feature_engineering", load_for("feature_engineering", config, settings))
+        assert run.status == "completed"
+    latest = dataset("instruction_dataset")
+    assert latest.id != poisoned.id
+    grown = latest.load()
+    assert "s1" in grown["train"]["sample_id"]  # the old version's sample carried over: nothing lost
+    assert isinstance(Client().get_artifact_version(poisoned.id).load(), DatasetDict)  # and the old one loads now
+
+    # New versions write an empty split loadably, and a version that cannot be loaded is named, with the way past.
+    from llm_engineering.infrastructure.zenml.artifacts import BrokenDatasetVersion, check_dataset_version
+    from llm_engineering.infrastructure.zenml.dataset_materializer import DatasetVersionMaterializer
+
+    empty_test = save_artifact(
+        to_dataset_dict([one], [], "instruction"), "other_dataset", materializer=DatasetVersionMaterializer
+    )
+    assert len(check_dataset_version(empty_test, "")["test"]) == 0
+    (Path(empty_test.uri) / "hf_datasets" / "train" / "dataset_info.json").write_text("{not json")
+    with pytest.raises(
+        BrokenDatasetVersion, match=r"other_dataset version \d+ \(artifact .*\) cannot be loaded: .*Do this"
+    ):
+        check_dataset_version(empty_test, "Do this.")

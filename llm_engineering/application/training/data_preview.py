@@ -29,7 +29,17 @@ def load_dataset_input(source: DatasetInput) -> Any:
     import zenml.integrations.huggingface.materializers  # noqa: F401 - the DatasetDict materializer
     from zenml.client import Client
 
-    return Client().get_artifact_version(source.artifact, source.version).load()
+    from llm_engineering.infrastructure.zenml.artifacts import (
+        PIN_ANOTHER_TRAINING_DATASET,
+        BrokenDatasetVersion,
+        check_dataset_version,
+    )
+
+    version = Client().get_artifact_version(source.artifact, source.version)
+    try:
+        return check_dataset_version(version, PIN_ANOTHER_TRAINING_DATASET)
+    except BrokenDatasetVersion as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def render_sample(tokenizer: Any, input_ids: list[int], labels: list[int]) -> Text:

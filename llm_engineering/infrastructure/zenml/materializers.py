@@ -13,6 +13,7 @@ from llm_engineering.domain.documents import Chunks, CleanedDocuments, Embedding
 from llm_engineering.domain.samples import (
     CuratedInstructions,
     CuratedPreferences,
+    DatasetPublication,
     GeneratedInstructions,
     GeneratedPreferences,
     RemovedSamples,
@@ -56,6 +57,7 @@ class ReportedModelMaterializer(MarkdownReportMaterializer):
         CuratedInstructions,
         CuratedPreferences,
         RemovedSamples,
+        DatasetPublication,
     )
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
 
