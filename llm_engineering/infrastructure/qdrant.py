@@ -7,6 +7,8 @@ a crash mid-document leaves it unmarked and the rerun finishes it.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +20,53 @@ from llm_engineering.domain.config.feature_engineering import QdrantConfig
 from llm_engineering.settings import get_settings
 
 RETRIEVE_BATCH = 512
+
+
+class CorruptIndex(RuntimeError):
+    """The local Qdrant folder is damaged; the message names the file and how to rebuild it."""
+
+
+def _rebuild_hint(path: Path) -> str:
+    return (
+        f"move {path} aside (or delete it) and rerun the feature pipeline: every document is embedded again from its "
+        "source, and generation is answered from the LLM cache"
+    )
+
+
+def check_local_store(path: Path) -> None:
+    """Qdrant's local mode trusts meta.json: without it, or with a collection missing from it, whole collections
+    would silently drop out of the index. Every collection folder must be listed and every listed one present."""
+    meta = path / "meta.json"
+    folders = path / "collection"
+    on_disk = sorted(p.name for p in folders.iterdir() if p.is_dir()) if folders.is_dir() else []
+    if not meta.exists():
+        if on_disk:
+            raise CorruptIndex(f"{meta} is missing, but {folders} holds collections {on_disk}: {_rebuild_hint(path)}")
+        return
+    try:
+        listed = json.loads(meta.read_text(encoding="utf-8"))["collections"]
+        if not isinstance(listed, dict):
+            raise TypeError(f"'collections' is a {type(listed).__name__}, not a mapping")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise CorruptIndex(f"{meta} is not valid Qdrant metadata ({exc!r}): {_rebuild_hint(path)}") from exc
+    unlisted = [name for name in on_disk if name not in listed]
+    absent = [name for name in listed if name not in on_disk]
+    if unlisted or absent:
+        raise CorruptIndex(
+            f"{meta} does not match {folders} (not listed: {unlisted}, listed but missing: {absent}): "
+            f"{_rebuild_hint(path)}"
+        )
+
+
+def _damaged_file(path: Path) -> Path | None:
+    for storage in sorted(path.glob("collection/*/storage.sqlite")):
+        try:
+            with sqlite3.connect(f"file:{storage}?mode=ro", uri=True) as db:
+                if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                    return storage
+        except sqlite3.DatabaseError:
+            return storage
+    return None
 
 
 class IndexSettingsMismatch(RuntimeError):
@@ -41,7 +90,12 @@ def open_client(config: QdrantConfig) -> Iterator[QdrantClient]:
     else:
         path = local_path(config)
         path.mkdir(parents=True, exist_ok=True)
-        client = QdrantClient(path=str(path))
+        check_local_store(path)
+        try:
+            client = QdrantClient(path=str(path))
+        except (sqlite3.DatabaseError, ValueError, KeyError) as exc:
+            damaged = _damaged_file(path) or path
+            raise CorruptIndex(f"{damaged} is damaged ({exc}): {_rebuild_hint(path)}") from exc
     try:
         yield client
     finally:

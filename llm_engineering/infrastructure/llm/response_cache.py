@@ -31,6 +31,10 @@ from llm_engineering.infrastructure.llm.base import (
 DATABASE = "responses.sqlite"
 
 
+class CorruptCache(RuntimeError):
+    """The cache file is damaged; the message names it and the cost of rebuilding it."""
+
+
 def answerer_identity(config: LLMConfig) -> str:
     """Who answers: the endpoint and model name of an OpenAI-compatible server, or the local model by content."""
     if config.provider == "openai":
@@ -57,10 +61,18 @@ class ResponseCache:
         self.path = folder / DATABASE
         self._lock = threading.Lock()
         # One connection, shared by threads under the lock; autocommit, with explicit transactions for batches.
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
-        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
+            self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            if self._db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+        except sqlite3.DatabaseError as exc:  # a truncated or overwritten file: name it, and what deleting it costs
+            raise CorruptCache(
+                f"the LLM response cache {self.path} is damaged ({exc}): delete it ({self.path}*) or move it aside; "
+                "the next run asks the LLM again for every answer it held"
+            ) from exc
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         found: dict[str, dict] = {}
