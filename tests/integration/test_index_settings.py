@@ -105,3 +105,20 @@ def test_generation_selects_the_chunks_of_the_current_settings_only(tmp_path):
         assert store.remove_other_fingerprints(["d"], "new") == 3
         assert sorted(p["text"] for p in store.scroll_payloads()) == ["b0", "b1"]
         assert [p["fingerprint"] for p in store.scroll_payloads(store.documents_collection)] == ["new"]
+
+
+def test_a_model_of_another_dimension_names_the_collection_to_change(tmp_path):
+    import pytest
+
+    from llm_engineering.infrastructure.qdrant import IndexSettingsMismatch
+
+    with open_client(QdrantConfig(path=tmp_path / "qdrant")) as client:
+        store = ChunkStore(client, "chunks")
+        store.ensure_collections(384)
+        with pytest.raises(IndexSettingsMismatch) as error:
+            store.ensure_collections(768)
+    assert str(error.value) == (
+        "Qdrant collection 'chunks' holds 384-dimensional vectors, but embedding.model makes 768-dimensional ones: "
+        "set qdrant.collection to a new name for this model (the old collection stays as it is), or go back to the "
+        "model that built it"
+    )
