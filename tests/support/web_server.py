@@ -28,13 +28,16 @@ PAGES = {
     "/private/secret.html": ARTICLE.format(title="Private", body="Robots say no."),
 }
 ROBOTS = "User-agent: *\nDisallow: /private/\n"
+DRIP_PAGE = "<html><body>drip</body></html>"  # 30 bytes, served one a second at /drip
 
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "TestServer/1.0"
     slow_seconds = 3.0
+    drip_seconds = 1.0  # /drip: one body byte every this many seconds, the first after half of it
     requests: list[str] = []
     pages: dict[str, tuple[str, str]] = {}  # path -> (html, ETag), set per server with Site.set_page
+    robots: tuple[int, str, float] = (200, ROBOTS, 0.0)  # status, body, delay of the first answer: set_robots
 
     def log_message(self, *args: object) -> None:  # keep test output quiet
         pass
@@ -51,7 +54,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         type(self).requests.append(self.path)
         if self.path == "/robots.txt":
-            self._send(200, ROBOTS.encode(), "text/plain")
+            status, body, first_delay = self.robots
+            if first_delay and type(self).requests.count("/robots.txt") == 1:
+                time.sleep(first_delay)
+            self._send(status, body.encode(), "text/plain")
         elif self.path in self.pages:
             body, etag = self.pages[self.path]
             if self.headers.get("If-None-Match") == etag:
@@ -67,6 +73,19 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/slow":
             time.sleep(self.slow_seconds)
             self._send(200, b"<html><body>late</body></html>")
+        elif self.path == "/drip":
+            # Headers at once, then the body one byte at a time: every read is quick, the page never is.
+            body = DRIP_PAGE.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(self.drip_seconds / 2)
+            for index in range(len(body)):
+                self.wfile.write(body[index : index + 1])
+                self.wfile.flush()
+                time.sleep(self.drip_seconds)
         elif self.path == "/latin1":
             self._send(200, "<html><body>Caf\u00e9 cr\u00e8me</body></html>".encode("latin-1"), "text/html")
         elif self.path == "/binary":
@@ -102,6 +121,10 @@ class Site:
     def set_page(self, path: str, html: str, etag: str) -> None:
         """Serve (or replace) a page; conditional GETs with a matching If-None-Match get a 304."""
         self.handler.pages[path] = (html, etag)
+
+    def set_robots(self, status: int = 200, body: str = ROBOTS, first_delay_s: float = 0.0) -> None:
+        """Answer /robots.txt with `status` and `body`; the first answer waits `first_delay_s` (a timeout)."""
+        self.handler.robots = (status, body, first_delay_s)
 
 
 @contextmanager

@@ -76,7 +76,13 @@ Source = Annotated[FolderSource | UrlSource | GitSource, Field(discriminator="ty
 
 
 class HttpConfig(StrictModel):
-    timeout_s: float = Field(10.0, gt=0)
+    timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="overall deadline for each request of an attempt (robots.txt too): connecting, the headers "
+        "and the whole body must arrive within it (a server that drips bytes cannot hold the crawl); "
+        "a miss is a transient timeout, retried, and the partial page is never kept",
+    )
     max_bytes: int = Field(2_000_000, gt=0)
     max_redirects: int = Field(5, ge=0)
     politeness_delay_s: float = Field(1.0, ge=0)
