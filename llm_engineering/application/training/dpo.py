@@ -21,9 +21,10 @@ from llm_engineering.application.training.data_preparation import (
     to_conversational_preferences,
 )
 from llm_engineering.application.training.divergence import DivergenceGuard
-from llm_engineering.application.training.sft import FINAL_FOLDER, StageResult
+from llm_engineering.application.training.sft import FINAL_FOLDER
 from llm_engineering.application.training.trainer_arguments import final_metrics, log_history_of, shared_arguments
 from llm_engineering.domain.config.training import BaseModelConfig, DpoConfig
+from llm_engineering.domain.training import StageResult
 from llm_engineering.infrastructure.causal_lm import (
     TrainingInfo,
     load_trained_model,

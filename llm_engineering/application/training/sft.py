@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from llm_engineering.application.training.backends import Backend
 from llm_engineering.application.training.chat_template import apply_chat_template
 from llm_engineering.application.training.checkpoints import last_checkpoint
@@ -16,18 +14,10 @@ from llm_engineering.application.training.packing import RowPackedCollator, pack
 from llm_engineering.application.training.peft_methods import build_peft_config
 from llm_engineering.application.training.trainer_arguments import final_metrics, log_history_of, shared_arguments
 from llm_engineering.domain.config.training import BaseModelConfig, SftConfig
+from llm_engineering.domain.training import StageResult
 from llm_engineering.infrastructure.causal_lm import TrainingInfo, load_base_model, load_tokenizer, write_training_info
 
 FINAL_FOLDER = "final"
-
-
-class StageResult(BaseModel):
-    """What a training stage leaves behind: the model folder, its metrics and the trainer's log history."""
-
-    model_dir: Path
-    metrics: dict[str, float]
-    log_history: list[dict[str, float]]
-    resumed_from: str | None = None
 
 
 def train_sft(
