@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from llm_engineering.application.run_config import ConfigError
 from llm_engineering.pipeline_registry import PIPELINES, guess_pipeline
@@ -20,29 +21,38 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def validate(
     config: Path, pipeline: str | None = typer.Option(None, help="pipeline name; guessed from the file name")
 ) -> None:
-    """Validate a pipeline config without running anything."""
+    """Validate a pipeline config without running anything: the parameters, `steps:` names, model references,
+    eval-set files; empty source folders are warnings (README, Configuration)."""
     from llm_engineering.application.pipeline_runner import load_for
 
     if pipeline is None and config.stem.split("-", 1)[0] == "schedule":
         from llm_engineering.application.scheduling.schedule_config import load_schedule
 
         try:
-            load_schedule(config)  # also validates the pipeline configs it points at
+            loaded_schedule = load_schedule(config)  # also validates the pipeline configs it points at
         except ConfigError as exc:
             _fail(str(exc))
+        training = loaded_schedule.training
+        _warn(loaded_schedule.feature.warnings + (training.warnings if training else []))
         console.print(f"[green]ok[/] {config} is a valid schedule config", highlight=False)
         return
     name = pipeline or guess_pipeline(str(config))
     if name is None:
         _fail(f"{config}: cannot tell the pipeline from the file name; pass --pipeline ({', '.join(PIPELINES)})")
     try:
-        load_for(name, config)
+        loaded = load_for(name, config)
     except ConfigError as exc:
         _fail(str(exc))
+    _warn(loaded.warnings)
     console.print(f"[green]ok[/] {config} is a valid {name} config", highlight=False)
 
 

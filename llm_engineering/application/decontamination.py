@@ -88,8 +88,27 @@ def _read_records(path: Path, split: str | None) -> list[dict]:
         import pyarrow.parquet as pq
 
         return pq.read_table(path).to_pylist()
-    with path.open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
+    return _read_jsonl(path)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    """One JSON object per line; a bad line is named by file and line number (validate reports it before any work)."""
+    records = []
+    try:
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path} line {number}: not valid JSON ({exc})") from exc
+                if not isinstance(record, dict):
+                    raise ValueError(f"{path} line {number}: not a JSON object (a {type(record).__name__})")
+                records.append(record)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    return records
 
 
 def decontaminate(

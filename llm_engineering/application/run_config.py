@@ -1,18 +1,22 @@
 """Load a pipeline's YAML (ZenML run-config format), apply `--set` overrides and validate it.
 
 `parameters:` is validated by the pipeline's pydantic model; the rest (`steps:`, `settings:`,
-`enable_cache:`, ...) by ZenML's own `PipelineRunConfiguration`. Either failing raises
-`ConfigError` naming the file and the dotted field, before any work starts.
+`enable_cache:`, ...) by ZenML's own `PipelineRunConfiguration`, and `steps:` keys against the pipeline's
+step names; then what needs this machine (model files, eval sets, source folders: `config_checks`). Any of
+them failing raises `ConfigError` naming the file and the dotted field, before any work starts.
 """
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+
+if TYPE_CHECKING:
+    from llm_engineering.application.config_checks import PipelineSteps
 
 ZENML_KEYS_OUTSIDE_PARAMETERS = ("steps.", "settings.", "model.", "schedule.", "enable_cache", "run_name")
 
@@ -25,6 +29,7 @@ class LoadedRunConfig(BaseModel):
     path: Path
     parameters: BaseModel
     zenml: dict[str, Any]
+    warnings: list[str] = []  # `<file>: <field>: <warning>`, printed by `validate`; nothing stops on them
 
 
 def parse_override(override: str) -> tuple[str, Any]:
@@ -86,11 +91,15 @@ def load_run_config(
         parameters = parameters_model.model_validate(raw_parameters)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(path, "parameters", exc)) from exc
-    _validate_zenml_part(path, document)
-    return LoadedRunConfig(path=path, parameters=parameters, zenml=document)
+    # Imported here: config_checks imports ConfigError from this module.
+    from llm_engineering.application.config_checks import check_parameters, pipeline_steps
+
+    _validate_zenml_part(path, document, pipeline_steps(parameters_model))
+    warnings = check_parameters(path, parameters)  # the slow checks (files, caches) last
+    return LoadedRunConfig(path=path, parameters=parameters, zenml=document, warnings=warnings)
 
 
-def _validate_zenml_part(path: Path, document: dict[str, Any]) -> None:
+def _validate_zenml_part(path: Path, document: dict[str, Any], steps: PipelineSteps | None = None) -> None:
     from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
 
     # ZenML ignores unknown top-level keys; a typo there must fail like one in `parameters:`.
@@ -102,3 +111,11 @@ def _validate_zenml_part(path: Path, document: dict[str, Any]) -> None:
         PipelineRunConfiguration.model_validate(document)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(path, "", exc)) from exc
+    # ZenML only logs a warning for a step name no invocation has, and drops its settings (a GPU, a step operator).
+    unknown = [name for name in document.get("steps") or {} if steps is not None and not steps.knows(name)]
+    if unknown:
+        fields = "\n".join(
+            f"  steps.{name}: not a step of the {steps.pipeline} pipeline; its steps: {', '.join(steps.names)}"
+            for name in unknown
+        )
+        raise ConfigError(f"{path}: invalid configuration\n{fields}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 DASHBOARD_URL = "http://127.0.0.1:8237"
@@ -61,6 +62,7 @@ def print_run_summary(run: Any, console: Console | None = None) -> None:
     table.add_column("status")
     table.add_column("outputs (artifact:version)")
     table.add_column("counts")
+    warnings: list[str] = []
     for name, step_run in run.steps.items():
         outputs = ", ".join(
             f"{artifact.name}:{artifact.version}" for artifacts in step_run.outputs.values() for artifact in artifacts
@@ -68,7 +70,10 @@ def print_run_summary(run: Any, console: Console | None = None) -> None:
         metadata = step_run.run_metadata or {}
         counts = ", ".join(f"{k}={metadata[k]}" for k in INTERESTING_KEYS if k in metadata)
         table.add_row(name, str(step_run.status), outputs, counts)
+        warnings.extend(f"{name}: {warning}" for warning in metadata.get("warnings", []))
     console.print(table)
+    for warning in warnings:  # a step records what it got away with under `warnings` (e.g. an empty source)
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     console.print(
         f"Inspect it with `zenml pipeline runs describe {run.id}`, or in the dashboard: "
         f"`make dashboard`, then {DASHBOARD_URL}/runs/{run.id}"

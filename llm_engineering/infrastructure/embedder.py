@@ -8,18 +8,18 @@ from pathlib import Path
 
 import numpy as np
 
-from llm_engineering.infrastructure.bundled_models import embedder_folder
-
-BUNDLED_PREFIX = "bundled:"
+from llm_engineering.infrastructure.bundled_models import BUNDLED_EMBEDDERS, BUNDLED_PREFIX, model_reference_problem
 
 
 def resolve_model_path(model: str) -> Path:
+    """A known `bundled:` embedder's folder, or an existing sentence-transformers folder; anything else is refused
+    with the same message `llm-engineering validate` gives (an unknown bundled name never falls back to MiniLM)."""
+    problem = model_reference_problem(model, BUNDLED_EMBEDDERS, hub=False)
+    if problem is not None:
+        raise FileNotFoundError(f"embedding model: {problem}")
     if model.startswith(BUNDLED_PREFIX):
-        return embedder_folder()
-    path = Path(model)
-    if not path.is_dir():
-        raise FileNotFoundError(f"embedding model folder not found: {model}")
-    return path
+        return Path(BUNDLED_EMBEDDERS[model.removeprefix(BUNDLED_PREFIX)]())
+    return Path(model)
 
 
 class Embedder:

@@ -1,0 +1,180 @@
+"""What `llm-engineering validate` (and `run`, `schedule`, which validate first) checks beyond the pydantic models.
+
+The pydantic models in `domain/config` check shapes and values. What needs this machine is checked here, after
+them and before any work, and reported the same way (`<file>: invalid configuration`, then `  <field>: <problem>`):
+- every field that loads a local model (`embedding.model`, `datasets.llm.model` for the local provider,
+  `base_model.name`): a known `bundled:` name, an existing folder, or (LLMs) a Hugging Face Hub id `owner/name`,
+  which must be in the local cache while HF_HUB_OFFLINE is set;
+- every decontamination eval set parses, read by decontamination's own reader (a bad line is named);
+- `steps:` names only steps of the pipeline (`pipeline_steps`: read from the pipeline's source);
+- warnings, printed but not fatal: a folder source whose include globs match no file, an eval set with no items.
+
+Why a pass here and not validators on the pydantic models: `domain` may import only the stdlib and pydantic, and these
+checks need infrastructure (the model wheels, the Hugging Face cache) and the application's own readers. Keeping them
+in one pass keeps `domain` free of I/O, gives each loader and its check one function to share (one parser, one model
+resolver), and does not repeat the cache lookups each time ZenML rebuilds a config inside a step.
+Only what the run will use is checked: a `datasets:` block with `enabled: false` is not read.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from llm_engineering.application.crawling.sources import empty_folder_warning
+from llm_engineering.application.decontamination import load_eval_items
+from llm_engineering.application.run_config import ConfigError
+from llm_engineering.domain.config.feature_engineering import FeatureEngineeringParameters, FolderSource
+from llm_engineering.domain.config.training import TrainingParameters
+from llm_engineering.infrastructure.bundled_models import BUNDLED_EMBEDDERS, BUNDLED_LLMS, model_reference_problem
+from llm_engineering.pipeline_registry import PIPELINES
+
+
+@dataclass
+class Findings:
+    """Problems by dotted field: errors stop the run, warnings are printed."""
+
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+    def model(self, field_name: str, reference: str, bundled: dict, *, hub: bool) -> None:
+        problem = model_reference_problem(reference, bundled, hub=hub)
+        if problem is not None:
+            self.errors.append((field_name, problem))
+
+
+def check_parameters(path: Path, parameters: BaseModel) -> list[str]:
+    """Raises ConfigError listing every problem; returns the warnings as `<file>: <field>: <warning>` lines."""
+    findings = Findings()
+    check = CHECKS.get(type(parameters))
+    if check is not None:
+        check(parameters, findings)
+    if findings.errors:
+        lines = "\n".join(f"  {name}: {problem}" for name, problem in findings.errors)
+        raise ConfigError(f"{path}: invalid configuration\n{lines}")
+    return [f"{path}: {name}: {warning}" for name, warning in findings.warnings]
+
+
+def check_feature_engineering(parameters: FeatureEngineeringParameters, findings: Findings) -> None:
+    findings.model("parameters.embedding.model", parameters.embedding.model, BUNDLED_EMBEDDERS, hub=False)
+    for index, source in enumerate(parameters.crawl.sources):
+        warning = empty_folder_warning(source) if isinstance(source, FolderSource) else None
+        if warning is not None:
+            findings.warnings.append((f"parameters.crawl.sources.{index}", warning))
+    datasets = parameters.datasets
+    if not datasets.enabled:
+        return
+    if datasets.llm.provider == "local":  # an openai model is whatever the server serves
+        findings.model("parameters.datasets.llm.model", datasets.llm.model, BUNDLED_LLMS, hub=True)
+    for index, eval_set in enumerate(datasets.decontamination.eval_sets if datasets.decontamination else []):
+        name = f"parameters.datasets.decontamination.eval_sets.{index}"
+        try:
+            items = load_eval_items(eval_set)
+        except (ValueError, OSError) as exc:
+            findings.errors.append((name, str(exc)))
+            continue
+        if not items:
+            findings.warnings.append((name, f"eval set {eval_set.name!r} ({eval_set.path}) has no items"))
+
+
+def check_training(parameters: TrainingParameters, findings: Findings) -> None:
+    findings.model("parameters.base_model.name", parameters.base_model.name, BUNDLED_LLMS, hub=True)
+
+
+CHECKS: dict[type[BaseModel], Callable] = {
+    FeatureEngineeringParameters: check_feature_engineering,
+    TrainingParameters: check_training,
+}
+
+
+# ---------------------------------------------------------------- the pipeline's step names
+
+
+@dataclass(frozen=True)
+class PipelineSteps:
+    pipeline: str
+    names: list[str]  # invocation ids; `*` stands for a part of an id the source does not spell out
+
+    def knows(self, name: str) -> bool:
+        from fnmatch import fnmatchcase
+
+        return any(fnmatchcase(name, known) for known in self.names)
+
+
+def pipeline_steps(parameters_model: type[BaseModel]) -> PipelineSteps | None:
+    """The step invocation ids of the pipeline that takes `parameters_model` (the keys `steps:` may use), read from
+    the pipeline module's source, so validation imports neither ZenML steps nor torch; None for other models."""
+    target = f"{parameters_model.__module__}:{parameters_model.__qualname__}"
+    for name, entry in PIPELINES.items():
+        if entry.parameters == target:
+            module = entry.function.partition(":")[0]
+            spec = importlib.util.find_spec(module)
+            if spec is None or spec.origin is None:
+                return None
+            return PipelineSteps(name, invocation_ids(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))))
+    return None
+
+
+def invocation_ids(module: ast.Module) -> list[str]:
+    """Every call of a function imported from `steps.*` in the module's functions (the pipeline and its helpers), as
+    ZenML names it: the `id=` argument, else the step's name, suffixed `_2`, `_3`, ... when called again."""
+    steps = {
+        alias.asname or alias.name: alias.name
+        for node in module.body
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "steps"
+        for alias in node.names
+    }
+    functions = [node for node in module.body if isinstance(node, ast.FunctionDef)]
+    ids: list[str] = []
+    calls: Counter[str] = Counter()
+    for function in functions:
+        for call in ast.walk(function):
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in steps:
+                explicit = next((keyword.value for keyword in call.keywords if keyword.arg == "id"), None)
+                if explicit is None:
+                    base = steps[call.func.id]
+                    calls[base] += 1
+                    ids.append(base if calls[base] == 1 else f"{base}_{calls[base]}")
+                else:
+                    ids.extend(_spelled_ids(explicit, function, module))
+    return sorted(set(ids))
+
+
+def _spelled_ids(value: ast.expr, function: ast.FunctionDef, module: ast.Module) -> list[str]:
+    """A literal id, or an f-string over the helper's parameters filled in from each call of the helper."""
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        return [value.value]
+    if not isinstance(value, ast.JoinedStr):
+        return ["*"]
+    parameters = [argument.arg for argument in function.args.args]
+    calls = [
+        node
+        for node in ast.walk(module)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == function.name
+    ]
+
+    def text(part: ast.expr, call: ast.Call | None) -> str:
+        if isinstance(part, ast.Constant):
+            return str(part.value)
+        if isinstance(part, ast.FormattedValue) and isinstance(part.value, ast.Name) and call is not None:
+            argument = _argument(call, parameters, part.value.id)
+            if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+                return argument.value
+        return "*"
+
+    return sorted({"".join(text(part, call) for part in value.values) for call in calls or [None]})
+
+
+def _argument(call: ast.Call, parameters: list[str], name: str) -> ast.expr | None:
+    if name not in parameters:
+        return None
+    index = parameters.index(name)
+    if index < len(call.args):
+        return call.args[index]
+    return next((keyword.value for keyword in call.keywords if keyword.arg == name), None)
