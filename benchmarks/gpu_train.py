@@ -7,7 +7,7 @@ Prints training tokens/s and peak memory of both arms and the ratios ours/plain 
   with SmolLM2's tokenizer and our ChatML template, saved once to a temp folder; both arms load it from disk.
 - Data: one instruction DatasetDict (instruction, answer, messages) of windows of the sample corpus, 100-900
   tokens per conversation (seeded), saved once and loaded by both arms.
-- ours: `train_sft` with `configs/training-gpu.yaml`'s `parameters.sft` block, validated by `TrainingParameters`;
+- ours: `train_sft` with `configs/training-gpu.yaml`'s first `sft` stage, validated by `TrainingParameters`;
   only max_steps, eval/save/logging steps are overridden (and qlora -> lora, adamw_8bit -> adamw_torch when
   bitsandbytes or CUDA is missing). Backend from `resolve_backend(parameters.backend, ...)`, device from
   `device_for()`.
@@ -327,7 +327,7 @@ def run_ours(spec: dict, meter: Meter, output_dir: Path) -> dict:
     from llm_engineering.domain.config.training import BaseModelConfig, TrainingParameters
 
     parameters = TrainingParameters.model_validate(spec["parameters"])
-    sft = parameters.sft
+    sft = parameters.first_sft
     attention = parameters.base_model.attn_implementation
     backend = resolve_backend(
         parameters.backend, sft.adapter.method, {"sft": sft.optimization.optim}, attn_implementation=attention
@@ -360,7 +360,8 @@ def run_plain(spec: dict, meter: Meter, output_dir: Path) -> dict:
     from llm_engineering.domain.config.training import TrainingParameters
 
     parameters = TrainingParameters.model_validate(spec["parameters"])
-    sft, adapter, optimization = parameters.sft, parameters.sft.adapter, parameters.sft.optimization
+    sft = parameters.first_sft
+    adapter, optimization = sft.adapter, sft.optimization
     cuda = torch.cuda.is_available()
     arguments = SFTConfig(
         output_dir=str(output_dir),

@@ -4,13 +4,14 @@ from llm_engineering.domain.config.training import (
     BaseModelConfig,
     DatasetInput,
     DatasetsConfig,
-    DpoConfig,
     EvaluationConfig,
     ExportConfig,
     HubConfig,
     PromotionConfig,
-    SftConfig,
+    StagePlan,
+    StageSpec,
     TrackingConfig,
+    TrainingStage,
 )
 from llm_engineering.infrastructure.zenml.artifacts import (
     PIN_ANOTHER_TRAINING_DATASET,
@@ -22,8 +23,7 @@ from steps.evaluation.plot_loss_curves import plot_loss_curves
 from steps.training.export_trained_model import export_trained_model
 from steps.training.load_local_dataset import load_local_dataset
 from steps.training.promote_model import promote_model
-from steps.training.train_dpo_model import train_dpo_model
-from steps.training.train_sft_model import train_sft_model
+from steps.training.train_stage import train_stage
 from steps.training.validate_training_inputs import validate_training_inputs
 
 
@@ -42,35 +42,35 @@ def _dataset(source: DatasetInput, name: str):  # noqa: ANN202 - an artifact ver
     return artifact_version
 
 
-@pipeline(model=Model(name="llm-engineering-assistant", description="SFT + DPO on the feature pipeline's datasets"))
+@pipeline(model=Model(name="llm-engineering-assistant", description="the training stages on the feature datasets"))
 def training(
     datasets: DatasetsConfig,
     base_model: BaseModelConfig,
     backend: str,
-    sft: SftConfig,
-    dpo: DpoConfig,
+    stages: list[TrainingStage],
     evaluation: EvaluationConfig,
     promotion: PromotionConfig,
     export: ExportConfig,
     hub: HubConfig,
     tracking: TrackingConfig,
 ) -> None:
+    plan = StagePlan(stages=stages)
     instruction_dataset = _dataset(datasets.instruction, "instruction_dataset")
-    preference_dataset = _dataset(datasets.preference, "preference_dataset")
-    lineage = validate_training_inputs(instruction_dataset, preference_dataset, datasets, base_model, sft, dpo)
-    sft_model, sft_metrics = train_sft_model(
-        instruction_dataset, datasets, base_model, sft, dpo, backend, tracking, after=[lineage]
+    preference_dataset = _dataset(datasets.preference, "preference_dataset") if datasets.preference else None
+    lineage = validate_training_inputs(instruction_dataset, preference_dataset, datasets, base_model, plan)
+    trained: dict = {}
+    for stage, start in zip(stages, plan.starts().values(), strict=True):
+        trained[stage.name] = train_stage(
+            StageSpec(stage=stage), trained.get(start), instruction_dataset, preference_dataset, datasets,
+            base_model, backend, tracking, id=StagePlan.step_id(stage), after=[lineage],
+        )  # fmt: skip
+    results = list(trained.values())
+    plot_loss_curves(results)
+    report = (
+        evaluate_models(results, plan, instruction_dataset, preference_dataset, base_model, evaluation)
+        if evaluation.enabled
+        else None
     )
-    dpo_model, dpo_metrics = None, None
-    if dpo.enabled:
-        dpo_model, dpo_metrics = train_dpo_model(
-            sft_model, sft_metrics, preference_dataset, datasets, base_model, dpo, tracking
-        )
-    plot_loss_curves(sft_metrics, dpo_metrics)
-    report = evaluate_models(
-        sft_model, dpo_model, instruction_dataset, preference_dataset, base_model, evaluation, sft, dpo
-    )
-    exported = export_trained_model(
-        dpo_model if dpo.enabled else sft_model, report, lineage, base_model, sft, dpo, export, hub
-    )
+    final = trained[plan.final_policy()]
+    exported = export_trained_model(final, results, report, lineage, base_model, plan, export, hub)
     promote_model(report, lineage, exported, promotion)

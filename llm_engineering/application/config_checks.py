@@ -107,9 +107,11 @@ class PipelineSteps:
         return any(fnmatchcase(name, known) for known in self.names)
 
 
-def pipeline_steps(parameters_model: type[BaseModel]) -> PipelineSteps | None:
+def pipeline_steps(parameters_model: type[BaseModel], parameters: BaseModel | None = None) -> PipelineSteps | None:
     """The step invocation ids of the pipeline that takes `parameters_model` (the keys `steps:` may use), read from
-    the pipeline module's source, so validation imports neither ZenML steps nor torch; None for other models."""
+    the pipeline module's source, so validation imports neither ZenML steps nor torch; None for other models.
+    Ids the source builds from the config (the training stages' `train_<name>`) come from `parameters.step_ids()`
+    when the parameters have it, instead of a pattern."""
     target = f"{parameters_model.__module__}:{parameters_model.__qualname__}"
     for name, entry in PIPELINES.items():
         if entry.parameters == target:
@@ -117,7 +119,11 @@ def pipeline_steps(parameters_model: type[BaseModel]) -> PipelineSteps | None:
             spec = importlib.util.find_spec(module)
             if spec is None or spec.origin is None:
                 return None
-            return PipelineSteps(name, invocation_ids(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))))
+            ids = invocation_ids(ast.parse(Path(spec.origin).read_text(encoding="utf-8")))
+            configured = getattr(parameters, "step_ids", None)
+            if configured is not None:
+                ids = sorted({*(i for i in ids if "*" not in i), *configured()})
+            return PipelineSteps(name, ids)
     return None
 
 

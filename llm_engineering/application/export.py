@@ -10,7 +10,17 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from llm_engineering.domain.config.training import MERGEABLE_METHODS
-from llm_engineering.infrastructure.causal_lm import TRAINING_INFO, load_trained_model, read_training_info
+from llm_engineering.infrastructure.causal_lm import (
+    TRAINING_INFO,
+    TrainingInfo,
+    load_trained_model,
+    read_training_info,
+)
+
+
+def merges(info: TrainingInfo, merge_for_export: bool) -> bool:
+    """The one place that decides whether an export merges the adapter into the base weights."""
+    return info.is_adapter and merge_for_export and info.method in MERGEABLE_METHODS
 
 
 class DatasetLineage(BaseModel):
@@ -27,11 +37,21 @@ class DatasetLineage(BaseModel):
         return f"`{self.name}` from {self.path}"
 
 
+class StageSummary(BaseModel):
+    """One trained stage as the model card lists it."""
+
+    name: str
+    kind: str
+    started_from: str
+    metrics: dict[str, float]
+
+
 class ModelCard(BaseModel):
     title: str
     base_model: str
     method: str
     stage: str
+    stages: list[StageSummary] = []
     datasets: list[DatasetLineage]
     metrics: dict[str, float]
     config: dict[str, Any]
@@ -46,7 +66,7 @@ def export_model(trained_dir: Path, target: Path, merge: bool, card: ModelCard) 
     if target.exists():
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if info.is_adapter and merge and info.method in MERGEABLE_METHODS:
+    if merges(info, merge):
         from transformers import AutoTokenizer
 
         merged = load_trained_model(trained_dir).merge_and_unload()
@@ -59,10 +79,21 @@ def export_model(trained_dir: Path, target: Path, merge: bool, card: ModelCard) 
     return target
 
 
+CARD_STAGE_METRICS = ("eval_loss", "reward_accuracy", "reward_margin", "heldout_reward_after", "last_train_loss")
+
+
 def render_model_card(card: ModelCard) -> str:
     metrics = "\n".join(f"| {key} | {value:.4f} |" for key, value in sorted(card.metrics.items()))
     datasets = "\n".join(f"- {dataset.describe()}" for dataset in card.datasets)
     weights = "merged full weights" if card.merged else ("full weights" if card.method == "full" else "PEFT adapter")
+    stages = "\n".join(
+        f"| {stage.name} | {stage.kind} | {stage.started_from} | "
+        + ", ".join(f"{key} {value:.4f}" for key, value in sorted(stage.metrics.items()) if key in CARD_STAGE_METRICS)
+        + " |"
+        for stage in card.stages
+    )
+    not_evaluated = "Not evaluated (evaluation.enabled: false)."
+    metrics_table = f"| metric | value |\n|---|---|\n{metrics}" if metrics else not_evaluated
     return f"""---
 base_model: {card.base_model}
 library_name: {"transformers" if card.merged or card.method == "full" else "peft"}
@@ -71,16 +102,19 @@ tags: [llm-engineering, {card.method}, {card.stage}]
 
 # {card.title}
 
-Fine-tuned from **{card.base_model}** with **{card.method}** ({card.stage.upper()} is the last stage); this folder
+Fine-tuned from **{card.base_model}** with **{card.method}** (`{card.stage}` is the last stage); this folder
 holds {weights}, the tokenizer and its ChatML chat template (the one used in training).
+
+## Stages
+| stage | kind | started from | trainer's held-out metrics |
+|---|---|---|---|
+{stages}
 
 ## Training data
 {datasets}
 {f"{chr(10)}### Lineage{chr(10)}{chr(10)}{card.lineage}{chr(10)}" if card.lineage else ""}
 ## Metrics (held-out)
-| metric | value |
-|---|---|
-{metrics}
+{metrics_table}
 
 ## Run
 ZenML pipeline run: `{card.run_id or "n/a"}`

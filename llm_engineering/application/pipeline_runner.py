@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from llm_engineering.application.run_config import LoadedRunConfig, load_run_config
 from llm_engineering.pipeline_registry import get_pipeline
@@ -38,5 +39,12 @@ def run_pipeline(pipeline_name: str, loaded: LoadedRunConfig, *, no_cache: bool 
             zenml_config.write_text(yaml.safe_dump(loaded.zenml))
             options["config_path"] = str(zenml_config)
         configured = pipeline_function.with_options(**options) if options else pipeline_function
-        parameters = {name: getattr(loaded.parameters, name) for name in type(loaded.parameters).model_fields}
-        return configured(**parameters)
+        return configured(**pipeline_arguments(loaded.parameters))
+
+
+def pipeline_arguments(parameters: BaseModel) -> dict[str, Any]:
+    """The validated blocks the pipeline function takes: every field but those only read while validating (the
+    training config's legacy `sft:` / `dpo:`, which become `stages`)."""
+    return {
+        name: getattr(parameters, name) for name, field in type(parameters).model_fields.items() if not field.exclude
+    }

@@ -94,7 +94,7 @@ def load_run_config(
     # Imported here: config_checks imports ConfigError from this module.
     from llm_engineering.application.config_checks import check_parameters, pipeline_steps
 
-    _validate_zenml_part(path, document, pipeline_steps(parameters_model))
+    _validate_zenml_part(path, document, pipeline_steps(parameters_model, parameters))
     warnings = check_parameters(path, parameters)  # the slow checks (files, caches) last
     return LoadedRunConfig(path=path, parameters=parameters, zenml=document, warnings=warnings)
 

@@ -3,10 +3,11 @@ from typing import Annotated
 from zenml import step
 
 from llm_engineering.application.evaluation.loss_curves import plot_loss_curves as plot
+from llm_engineering.domain.training import TrainedStage
 from llm_engineering.infrastructure.zenml.training_materializers import LossCurves, LossCurvesMaterializer
 
 
 @step(output_materializers=LossCurvesMaterializer)
-def plot_loss_curves(sft_metrics: dict, dpo_metrics: dict | None) -> Annotated[LossCurves, "loss_curves"]:
-    histories = {"sft": sft_metrics["log_history"], "dpo": (dpo_metrics or {}).get("log_history", [])}
+def plot_loss_curves(stages: list[TrainedStage]) -> Annotated[LossCurves, "loss_curves"]:
+    histories = {stage.name: stage.result.log_history for stage in stages}
     return LossCurves.from_png(plot(histories), histories)

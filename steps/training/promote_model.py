@@ -9,12 +9,16 @@ from llm_engineering.infrastructure.model_registry import decide_promotion, prod
 
 @step(enable_cache=False)  # compares with whatever is in production now
 def promote_model(
-    evaluation_report: EvaluationReport, dataset_lineage: dict, exported_model: dict, promotion: PromotionConfig
+    evaluation_report: EvaluationReport | None,
+    dataset_lineage: dict,
+    exported_model: dict,
+    promotion: PromotionConfig,
 ) -> Annotated[dict, "promotion_decision"]:
     """Record metrics and lineage on this run's model version; promote it when it passes the gates and beats
-    production."""
+    production. Without an evaluation (evaluation.enabled: false) there is nothing to compare: recorded, not
+    promoted."""
     model = get_step_context().model
-    metrics = evaluation_report.metrics()
+    metrics = evaluation_report.metrics() if evaluation_report is not None else {}
     decision = decide_promotion(
         promotion.metric,
         metrics.get(promotion.metric),

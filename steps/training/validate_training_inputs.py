@@ -5,20 +5,19 @@ from datasets import DatasetDict
 from zenml import get_step_context, log_metadata, step
 
 from llm_engineering.application.training.input_checks import check_training_inputs, dataset_lineage
-from llm_engineering.domain.config.training import BaseModelConfig, DatasetsConfig, DpoConfig, SftConfig
+from llm_engineering.domain.config.training import BaseModelConfig, DatasetsConfig, StagePlan
 
 
 @step
 def validate_training_inputs(
     instruction_dataset: DatasetDict,
-    preference_dataset: DatasetDict,
+    preference_dataset: DatasetDict | None,
     datasets: DatasetsConfig,
     base_model: BaseModelConfig,
-    sft: SftConfig,
-    dpo: DpoConfig,
+    plan: StagePlan,
 ) -> Annotated[dict, "dataset_lineage"]:
     """Fails before any training on bad columns, empty splits, a too-small max_length or unknown modules."""
-    counts = check_training_inputs(instruction_dataset, preference_dataset, base_model, sft, dpo)
+    counts = check_training_inputs(instruction_dataset, preference_dataset, base_model, plan)
     lineage = dataset_lineage(get_step_context().inputs, datasets)
     log_metadata({**counts, "datasets": {name: item.model_dump() for name, item in lineage.items()}})
     return {name: item.model_dump() for name, item in lineage.items()}

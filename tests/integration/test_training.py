@@ -15,7 +15,7 @@ import pytest
 from llm_engineering.application.training.backends import HardwareError, check_attention, resolve_backend
 from llm_engineering.application.training.data_preparation import DatasetError
 from llm_engineering.application.training.peft_methods import AdapterConfigError
-from llm_engineering.domain.config.training import BaseModelConfig, DpoConfig, SftConfig
+from llm_engineering.domain.config.training import BaseModelConfig, DpoConfig, SftConfig, StagePlan, TrainingParameters
 from tests.conftest import PROJECT_ROOT
 from tests.integration.conftest import make_instruction_dataset, make_preference_dataset
 
@@ -29,6 +29,11 @@ def sft_config(method: str, **extra: object) -> SftConfig:
             **extra,
         }
     )
+
+
+def plan_of(sft: SftConfig, dpo: DpoConfig) -> StagePlan:
+    """The stages the legacy `sft:` + `dpo:` blocks make."""
+    return TrainingParameters.model_validate({"sft": sft.model_dump(), "dpo": dpo.model_dump()}).plan
 
 
 def logits_of(model, tokenizer) -> torch.Tensor:  # noqa: F821
@@ -220,10 +225,10 @@ def test_missing_columns_and_empty_splits_are_named(tiny_model_dir: Path) -> Non
     base, sft, dpo = BaseModelConfig(name=str(tiny_model_dir)), sft_config("lora"), DpoConfig(max_length=64)
     no_messages = make_instruction_dataset().remove_columns("messages")
     with pytest.raises(DatasetError, match=r"instruction_dataset\[train\]: missing column\(s\) \['messages'\]"):
-        check_training_inputs(no_messages, make_preference_dataset(), base, sft, dpo)
+        check_training_inputs(no_messages, make_preference_dataset(), base, plan_of(sft, dpo))
     empty = DatasetDict({"train": make_preference_dataset()["train"].select([]), "test": Dataset.from_list([])})
     with pytest.raises(DatasetError, match=r"preference_dataset\[train\] is empty"):
-        check_training_inputs(make_instruction_dataset(), empty, base, sft, dpo)
+        check_training_inputs(make_instruction_dataset(), empty, base, plan_of(sft, dpo))
 
 
 def test_max_length_that_truncates_every_completion_is_refused(tiny_model_dir: Path) -> None:
@@ -236,8 +241,7 @@ def test_max_length_that_truncates_every_completion_is_refused(tiny_model_dir: P
             make_instruction_dataset(),
             make_preference_dataset(),
             BaseModelConfig(name=str(tiny_model_dir)),
-            sft_config("lora", max_length=10),
-            DpoConfig(max_length=64),
+            plan_of(sft_config("lora", max_length=10), DpoConfig(max_length=64)),
         )
 
 
@@ -250,8 +254,7 @@ def test_unknown_target_modules_list_the_models_modules(tiny_model_dir: Path) ->
             make_instruction_dataset(),
             make_preference_dataset(),
             BaseModelConfig(name=str(tiny_model_dir)),
-            sft,
-            DpoConfig(),
+            plan_of(sft, DpoConfig()),
         )
 
 
@@ -343,7 +346,7 @@ def test_orpo_and_kto_align_the_sft_adapter(method: str, logged: str, tiny_model
     aligned = train_dpo(sft.model_dir, make_preference_dataset(), base, config, tmp_path / method)
     assert aligned.metrics["train_pairs"] == 8
     assert any(logged in entry for entry in aligned.log_history), aligned.log_history
-    assert read_training_info(aligned.model_dir).stage == "dpo"
+    assert read_training_info(aligned.model_dir).stage == method  # the stage kind that trained it
     ids = torch.tensor([[1, 5, 9, 13]])
     with torch.no_grad():
         before = load_trained_model(sft.model_dir)(ids).logits

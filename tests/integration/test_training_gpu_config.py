@@ -28,7 +28,7 @@ def test_gpu_config_carries_step_operator_resources_and_image() -> None:
     Compiler()._apply_run_configuration(pipeline=pipeline, config=run_config)  # pipeline-level settings
 
     assert pipeline.configuration.settings["docker"].parent_image == "llm-engineering-gpu:latest"
-    assert set(run_config.steps) == {"train_sft_model", "train_dpo_model", "evaluate_models"}
+    assert set(run_config.steps) == {"train_sft", "train_dpo", "evaluate_models"}
     for name, step_config in run_config.steps.items():
         # What the compiler does per invocation; a full compile also needs a `kubernetes` step operator in the stack.
         step = copy.deepcopy(pipeline.invocations[name].step)
@@ -36,5 +36,5 @@ def test_gpu_config_carries_step_operator_resources_and_image() -> None:
         assert step.configuration.step_operator == "kubernetes"
         resources = step.configuration.settings["resources"]
         assert resources.gpu_count == 1 and resources.memory
-    assert loaded.parameters.sft.adapter.method == "qlora"
+    assert loaded.parameters.first_sft.adapter.method == "qlora"
     assert (PROJECT_ROOT / "docker" / "Dockerfile.gpu").read_text().count(".[gpu]") == 1

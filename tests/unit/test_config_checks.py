@@ -23,6 +23,7 @@ from llm_engineering.application.crawling.sources import (
     empty_sources,
 )
 from llm_engineering.application.decontamination import decontaminate, load_eval_items
+from llm_engineering.application.pipeline_runner import pipeline_arguments
 from llm_engineering.application.run_config import ConfigError, load_run_config
 from llm_engineering.application.run_summary import print_run_summary
 from llm_engineering.domain.config.dataset_quality import DecontaminationConfig, EvalSetConfig
@@ -332,5 +333,6 @@ def test_the_derived_step_names_are_the_invocations_zenml_builds(tmp_path, data_
         (training, TrainingParameters.model_validate({"datasets": datasets})),
     ]:
         composed = function.copy()
-        composed.prepare(**{name: getattr(parameters, name) for name in type(parameters).model_fields})
-        assert pipeline_steps(type(parameters)).names == sorted(composed.invocations)
+        composed.prepare(**pipeline_arguments(parameters))
+        # The ids the config decides (the training stages' train_<name>) come from the parameters.
+        assert pipeline_steps(type(parameters), parameters).names == sorted(composed.invocations)

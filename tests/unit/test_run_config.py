@@ -98,17 +98,17 @@ def test_an_unknown_step_name_lists_the_pipelines_steps(tmp_path):
 
 def test_training_step_names_include_the_ids_the_pipeline_gives_its_dataset_loaders(tmp_path):
     path = tmp_path / "training.yaml"
-    steps = {"load_instruction_dataset": {}, "train_sft_model": {"step_operator": "gpu"}}
+    steps = {"load_instruction_dataset": {}, "train_sft": {"step_operator": "gpu"}}
     path.write_text(yaml.safe_dump({"steps": steps}))
     assert load_run_config(path, TrainingParameters).zenml["steps"] == steps
-    path.write_text(yaml.safe_dump({"steps": {**steps, "train_sft": {}}}))
+    path.write_text(yaml.safe_dump({"steps": {**steps, "train_sft_model": {}}}))
     with pytest.raises(ConfigError) as info:
         load_run_config(path, TrainingParameters)
     assert str(info.value) == (
         f"{path}: invalid configuration\n"
-        "  steps.train_sft: not a step of the training pipeline; its steps: evaluate_models, export_trained_model, "
-        "load_instruction_dataset, load_preference_dataset, plot_loss_curves, promote_model, train_dpo_model, "
-        "train_sft_model, validate_training_inputs"
+        "  steps.train_sft_model: not a step of the training pipeline; its steps: evaluate_models, "
+        "export_trained_model, load_instruction_dataset, load_preference_dataset, plot_loss_curves, promote_model, "
+        "train_dpo, train_sft, validate_training_inputs"
     )
 
 

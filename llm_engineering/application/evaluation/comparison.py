@@ -1,8 +1,8 @@
-"""Evaluate base, SFT and DPO side by side on the held-out splits; one model in memory at a time."""
+"""Evaluate the base model and every trained stage side by side on the held-out splits; one model in memory at a
+time."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from llm_engineering.application.evaluation.judge import judge_answers
@@ -15,53 +15,67 @@ from llm_engineering.application.evaluation.rewards import (
 from llm_engineering.application.evaluation.rouge import generate_answers, rouge_l
 from llm_engineering.application.evaluation.scores import EvaluationReport, GeneratedAnswer, ModelScores
 from llm_engineering.application.training.data_preparation import build_sft_dataset, cap
-from llm_engineering.domain.config.training import BaseModelConfig, EvaluationConfig
+from llm_engineering.domain.config.training import BaseModelConfig, EvaluationConfig, StagePlan
+from llm_engineering.domain.training import TrainedStage
 from llm_engineering.infrastructure.causal_lm import load_base_model, load_trained_model
 from llm_engineering.infrastructure.llm.base import LLMProvider
 
-# Each model's implicit reward is measured against the model it was trained from (DPO's own reference).
-REWARD_REFERENCE = {"sft": "base", "dpo": "sft"}
+DEFAULT_BETA = 0.1  # the implicit reward's beta for stages without their own (DPO's default)
 
 
 def evaluate_models(
-    models: dict[str, Path | None],
+    stages: list[TrainedStage],
+    plan: StagePlan,
     instruction_dataset: Any,
-    preference_dataset: Any,
+    preference_dataset: Any | None,
     base_model: BaseModelConfig,
     config: EvaluationConfig,
     *,
-    sft_max_length: int,
-    dpo_max_length: int,
-    beta: float,
     device: str = "cpu",
     judge: LLMProvider | None = None,
 ) -> EvaluationReport:
-    """`models`: {"sft": folder, "dpo": folder or None}; the base model comes from the config."""
+    """The base model and every stage that ran, in order. Each policy model's implicit reward is measured against the
+    model it started from (an aligned stage's own reference); a reward model reports its own pairwise accuracy."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(models["sft"]))  # our chat template, as trained
+    configs = {stage.name: stage for stage in plan.stages}
+    policies = [stage for stage in stages if stage.policy]
+    tokenizer = AutoTokenizer.from_pretrained(str(policies[0].model_dir))  # our chat template, as trained
+    loss_length = next((c.max_length for c in plan.stages if c.kind == "sft"), 384)
+    pair_length = next((c.max_length for c in plan.stages if c.kind in ("dpo", "kto", "orpo")), loss_length)
     loss_split = cap(instruction_dataset["test"], config.loss_samples)
-    loss_rows = list(build_sft_dataset(loss_split, tokenizer, sft_max_length, True, "test"))
+    loss_rows = list(build_sft_dataset(loss_split, tokenizer, loss_length, True, "test"))
     generation_split = cap(instruction_dataset["test"], config.generation_samples)
-    pairs = cap(preference_dataset["test"], config.preference_samples)
-    chosen_rows, rejected_rows = completion_rows(tokenizer, pairs, dpo_max_length)
+    pairs = cap(preference_dataset["test"], config.preference_samples) if preference_dataset is not None else []
+    chosen_rows, rejected_rows = completion_rows(tokenizer, pairs, pair_length) if len(pairs) else ([], [])
     pad_id, batch = tokenizer.pad_token_id, config.batch_size
 
     scores: list[ModelScores] = []
     answers: list[GeneratedAnswer] = []
     log_probs: dict[str, tuple[list[float], list[float]]] = {}
-    for name in ("base", "sft", "dpo"):
-        if name != "base" and models.get(name) is None:
+    references: dict[str, str] = {}
+    betas: dict[str, float] = {}
+    for stage in [None, *stages]:
+        name = "base" if stage is None else stage.name
+        if stage is not None and not stage.policy:
+            scores.append(
+                ModelScores(
+                    model=name, kind=stage.kind, reward_accuracy=stage.result.metrics.get("reward_accuracy"),
+                    reward_margin=stage.result.metrics.get("reward_margin"),
+                )
+            )  # fmt: skip
             continue
         model = (
             load_base_model(base_model.name, base_model.dtype, device, base_model.attn_implementation)
-            if name == "base"
+            if stage is None
             else load_trained_model(
-                models[name], base_model.dtype, device, attn_implementation=base_model.attn_implementation
+                stage.model_dir, base_model.dtype, device, attn_implementation=base_model.attn_implementation
             )
         )
         loss, perplexity = held_out_loss(model, loss_rows, pad_id, batch)
-        row = ModelScores(model=name, eval_loss=loss, perplexity=perplexity)
+        row = ModelScores(
+            model=name, kind="base" if stage is None else stage.kind, eval_loss=loss, perplexity=perplexity
+        )
         if len(generation_split):
             generated = generate_answers(model, tokenizer, generation_split["messages"], config.max_new_tokens)
             row.rouge_l = rouge_l(generated, generation_split["answer"])
@@ -81,21 +95,24 @@ def evaluate_models(
                 )
                 row.judge_accuracy, row.judge_style = verdict.accuracy, verdict.style
                 row.judge_unjudged = verdict.unjudged
-        log_probs[name] = (
-            sequence_log_probs(model, chosen_rows, pad_id, batch),
-            sequence_log_probs(model, rejected_rows, pad_id, batch),
-        )
-        if name in REWARD_REFERENCE:
-            row.reward_accuracy, row.reward_margin = reward_accuracy_and_margin(
-                log_probs[name], log_probs[REWARD_REFERENCE[name]], beta
+        if len(pairs):
+            log_probs[name] = (
+                sequence_log_probs(model, chosen_rows, pad_id, batch),
+                sequence_log_probs(model, rejected_rows, pad_id, batch),
             )
+            if stage is not None and stage.started_from in log_probs:
+                references[name] = stage.started_from
+                betas[name] = getattr(configs.get(name), "beta", DEFAULT_BETA)
+                row.reward_accuracy, row.reward_margin = reward_accuracy_and_margin(
+                    log_probs[name], log_probs[stage.started_from], betas[name]
+                )
         scores.append(row)
         del model
     return EvaluationReport(
         scores=scores,
         answers=answers,
-        reward_reference={name: REWARD_REFERENCE[name] for name in log_probs if name in REWARD_REFERENCE},
-        beta=beta,
+        reward_reference=references,
+        reward_beta=betas,
         loss_samples=len(loss_rows),
         preference_pairs=len(pairs),
     )

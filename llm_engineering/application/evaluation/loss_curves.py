@@ -1,4 +1,5 @@
-"""A PNG of the training/eval loss and the gradient norm per step, from the trainers' log history."""
+"""A PNG per stage of the training/eval loss, the online-RL rewards and the gradient norm per step, from the trainers'
+log history."""
 
 from __future__ import annotations
 
@@ -14,17 +15,22 @@ def plot_loss_curves(histories: dict[str, list[dict[str, float]]]) -> bytes:
     stages = [stage for stage, history in histories.items() if history]
     figure, axes = plt.subplots(1, max(len(stages), 1), figsize=(5 * max(len(stages), 1), 3.5), squeeze=False)
     for axis, stage in zip(axes[0], stages, strict=False):
-        for key, style in (("loss", "-"), ("eval_loss", "o--")):
+        # Online RL logs one mean per reward function (TRL: rewards/<name>/mean): drawn beside the loss.
+        rewards = sorted(
+            {k for entry in histories[stage] for k in entry if k.startswith("rewards/") and k.endswith("/mean")}
+        )
+        for key, style in (("loss", ".-"), ("eval_loss", "o--"), *((key, "x-") for key in rewards)):
             points = _points(histories[stage], key)
-            if points:
-                axis.plot(*zip(*points, strict=True), style, label=key.replace("_", " "))
+            if points:  # markers: a short run's single point is still visible
+                label = key.removeprefix("rewards/").removesuffix("/mean") + " reward" if key in rewards else key
+                axis.plot(*zip(*points, strict=True), style, label=label.replace("_", " "))
         norms = _points(histories[stage], "grad_norm")
         if norms:  # its own scale, on the right: spikes show up before the loss moves
             norm_axis = axis.twinx()
             norm_axis.plot(*zip(*norms, strict=True), ":", color="grey", label="grad norm")
             norm_axis.set_ylabel("gradient norm")
             norm_axis.legend(loc="upper center")
-        axis.set_title(f"{stage.upper()} loss and gradient norm")
+        axis.set_title(f"{stage}: loss{', rewards' if rewards else ''} and gradient norm")
         axis.set_xlabel("step")
         axis.legend()
     figure.tight_layout()

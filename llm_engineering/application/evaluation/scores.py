@@ -17,9 +17,10 @@ COLUMNS = {
 
 
 class ModelScores(BaseModel):
-    model: str  # "base" | "sft" | "dpo"
-    eval_loss: float
-    perplexity: float
+    model: str  # "base" or a stage name
+    kind: str = "base"  # the stage kind ("base" for the base model)
+    eval_loss: float | None = None  # None for a reward model, which is not a language model
+    perplexity: float | None = None
     rouge_l: float | None = None
     reward_accuracy: float | None = None  # against the model it was trained from
     reward_margin: float | None = None
@@ -39,7 +40,7 @@ class EvaluationReport(BaseModel):
     scores: list[ModelScores]
     answers: list[GeneratedAnswer] = []
     reward_reference: dict[str, str] = {}  # model -> the reference its implicit rewards are measured against
-    beta: float
+    reward_beta: dict[str, float] = {}  # model -> the beta of its implicit reward (its own, for aligned stages)
     loss_samples: int
     preference_pairs: int
 
@@ -47,7 +48,8 @@ class EvaluationReport(BaseModel):
         return next((row for row in self.scores if row.model == model), None)
 
     def final(self) -> ModelScores:
-        return self.scores[-1]
+        """The last policy model evaluated (a reward model trained last is not what gets exported)."""
+        return [row for row in self.scores if row.eval_loss is not None][-1]
 
     def metrics(self) -> dict[str, float]:
         """Flat `<model>_<metric>` numbers for metadata and trackers; the final model's also unprefixed."""
@@ -67,20 +69,23 @@ class EvaluationReport(BaseModel):
 def render_markdown(report: EvaluationReport) -> str:
     shown = [key for key in COLUMNS if any(getattr(row, key) is not None for row in report.scores)]
     lines = [
-        "# Evaluation: base vs SFT vs DPO",
+        "# Evaluation: " + " vs ".join(row.model for row in report.scores),
         "",
         f"Held-out loss on {report.loss_samples} instruction test samples (assistant tokens only); "
-        f"implicit rewards beta*(log p_model - log p_reference), beta={report.beta}, on {report.preference_pairs} "
-        "held-out preference pairs.",
+        f"implicit rewards beta*(log p_model - log p_reference) on {report.preference_pairs} held-out preference "
+        "pairs; a reward model's accuracy is its own score of chosen over rejected.",
         "",
         "| model | " + " | ".join(COLUMNS[key] for key in shown) + " |",
         "|---|" + "---|" * len(shown),
     ]
     for row in report.scores:
         cells = [_cell(getattr(row, key)) for key in shown]
-        lines.append(f"| {row.model} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row.model} ({row.kind}) | " + " | ".join(cells) + " |")
     if report.reward_reference:
-        lines += ["", "Reward reference: " + ", ".join(f"{m} vs {ref}" for m, ref in report.reward_reference.items())]
+        references = ", ".join(
+            f"{m} vs {ref} (beta {report.reward_beta.get(m, 0.0)})" for m, ref in report.reward_reference.items()
+        )
+        lines += ["", "Reward reference: " + references]
     if report.answers:
         lines += ["", "## Sample answers (greedy)", ""]
         for answer in report.answers:

@@ -136,7 +136,7 @@ def preview_training_data(parameters: TrainingParameters, count: int, console: C
     dataset = load_dataset_input(parameters.datasets.instruction)
     check_dataset(dataset, INSTRUCTION_COLUMNS, "instruction_dataset")
     tokenizer = apply_chat_template(load_tokenizer(parameters.base_model.name))
-    sft = parameters.sft
+    sft = parameters.first_sft
     tokenized = tokenize_split(dataset["train"], tokenizer, sft.max_length, sft.assistant_only_loss)
     # The first samples that keep a loss token: a sample cut to its prompt alone is not trained on.
     for index, row in enumerate(tokenized.kept[:count]):

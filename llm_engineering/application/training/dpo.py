@@ -23,7 +23,7 @@ from llm_engineering.application.training.data_preparation import (
 from llm_engineering.application.training.divergence import DivergenceGuard
 from llm_engineering.application.training.sft import FINAL_FOLDER
 from llm_engineering.application.training.trainer_arguments import final_metrics, log_history_of, shared_arguments
-from llm_engineering.domain.config.training import BaseModelConfig, DpoConfig
+from llm_engineering.domain.config.training import AlignmentConfig, BaseModelConfig
 from llm_engineering.domain.training import StageResult
 from llm_engineering.infrastructure.causal_lm import (
     TrainingInfo,
@@ -37,7 +37,7 @@ def train_dpo(
     sft_model_dir: Path,
     preference_dataset: Any,
     base_model: BaseModelConfig,
-    config: DpoConfig,
+    config: AlignmentConfig,
     output_dir: Path,
     *,
     max_train_samples: int | None = None,
@@ -73,7 +73,7 @@ def train_dpo(
         train_dataset=to_conversational_preferences(train_split),
         eval_dataset=to_conversational_preferences(preference_dataset["test"]),
         processing_class=tokenizer,
-        callbacks=[DivergenceGuard("dpo")],
+        callbacks=[DivergenceGuard(config.method)],
     )
     resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
     trainer.train(resume_from_checkpoint=resume)
@@ -85,6 +85,6 @@ def train_dpo(
     else:
         trained.save_pretrained(str(final))
     tokenizer.save_pretrained(str(final))
-    write_training_info(final, TrainingInfo(**{**sft_info.model_dump(), "stage": "dpo"}))
+    write_training_info(final, TrainingInfo(**{**sft_info.model_dump(), "stage": config.method}))
     metrics.update({"train_pairs": len(train_split), "test_pairs": len(preference_dataset["test"])})
     return StageResult(model_dir=final, metrics=metrics, log_history=log_history_of(trainer), resumed_from=resume)

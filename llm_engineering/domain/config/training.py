@@ -7,7 +7,7 @@ on the machine that trains.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -46,7 +46,9 @@ class DatasetInput(StrictModel):
 
 class DatasetsConfig(StrictModel):
     instruction: DatasetInput = DatasetInput(artifact="instruction_dataset")
-    preference: DatasetInput = DatasetInput(artifact="preference_dataset")
+    preference: DatasetInput | None = Field(
+        DatasetInput(artifact="preference_dataset"), description="null when no stage trains on preference pairs"
+    )
     max_train_samples: int | None = Field(None, gt=0, description="cap per training split (quick runs)")
 
 
@@ -107,22 +109,19 @@ class SftConfig(StrictModel):
     resume_from_checkpoint: bool = Field(True, description="resume from the last checkpoint a rerun finds")
 
 
-class DpoConfig(StrictModel):
-    """The alignment stage on the SFT result: DPO or KTO (both against the SFT model as reference) or ORPO
-    (reference-free, TRL experimental). KTO learns from unpaired good/bad answers; our pairs are unpaired for it."""
+class AlignmentConfig(StrictModel):
+    """What DPO, KTO and ORPO share: the preference-alignment knobs (TRL's DPOConfig / KTOConfig / ORPOConfig)."""
 
-    enabled: bool = True
-    method: Literal["dpo", "kto", "orpo"] = "dpo"
-    beta: float = Field(0.1, gt=0)
+    beta: float = Field(0.1, gt=0, description="strength of the preference term (DPO/KTO: KL to the reference)")
     loss_type: DpoLossType | KtoLossType | None = Field(
         None, description="dpo: sigmoid (default), ipo, hinge, ...; kto: kto (default) or apo_zero_unpaired"
     )
-    max_length: int = Field(384, gt=8)
+    max_length: int = Field(384, gt=8, description="tokens per prompt + answer")
     optimization: OptimizationConfig = OptimizationConfig(learning_rate=5e-5)
     resume_from_checkpoint: bool = True
 
     @model_validator(mode="after")
-    def _loss_type_fits_the_method(self) -> DpoConfig:
+    def _loss_type_fits_the_method(self) -> AlignmentConfig:
         allowed = LOSS_TYPES[self.method]
         if self.loss_type is not None and self.loss_type not in allowed:
             raise ValueError(
@@ -137,6 +136,15 @@ class DpoConfig(StrictModel):
     @property
     def resolved_loss_type(self) -> str | None:
         return self.loss_type or next(iter(LOSS_TYPES[self.method]), None)
+
+
+class DpoConfig(AlignmentConfig):
+    """The legacy `dpo:` block (SFT -> alignment): DPO or KTO (both against the SFT model as reference) or ORPO
+    (reference-free, TRL experimental). KTO learns from unpaired good/bad answers; our pairs are unpaired for it.
+    `stages:` supersedes it: `- {kind: dpo, ...}`."""
+
+    enabled: bool = True
+    method: Literal["dpo", "kto", "orpo"] = "dpo"
 
 
 class JudgeConfig(StrictModel):
@@ -180,23 +188,164 @@ class TrackingConfig(StrictModel):
     comet: bool = Field(True, description="Comet experiment: offline unless COMET_API_KEY is set")
 
 
+
+# ---------------------------------------------------------------- training stages
+# One config model per stage kind (as TRL has one config dataclass per trainer), told apart by `kind`, which is
+# required: ZenML drops default values when it stores step parameters, and the union needs the tag.
+
+
+class StageBase(StrictModel):
+    name: str | None = Field(None, description="unique stage name (artifacts, metrics, the model card); default: kind")
+    start_from: str | None = Field(
+        None, description="the stage whose model this one starts from; default: the previous policy stage (or the "
+        "base model for the first). 'base' starts from the base model"
+    )  # fmt: skip
+
+
+class SftStage(StageBase, SftConfig):
+    """Supervised fine-tuning (TRL SFTTrainer + PEFT) on the instruction dataset."""
+
+    kind: Literal["sft"]
+
+
+class AlignmentStage(StageBase, AlignmentConfig):
+    """Preference alignment on the preference dataset: `dpo` and `kto` against the model they start from as
+    reference, `orpo` reference-free. Starts from a trained stage (an SFT adapter or full model)."""
+
+    kind: Literal["dpo", "kto", "orpo"]
+
+    @property
+    def method(self) -> str:
+        return self.kind
+
+
+TrainingStage = Annotated[SftStage | AlignmentStage, Field(discriminator="kind")]
+POLICY_KINDS = ("sft", "dpo", "kto", "orpo", "grpo", "rloo", "distill")  # stages whose output is a causal LM
+PREFERENCE_KINDS = ("dpo", "kto", "orpo", "reward_model")  # stages that train on the preference dataset
+
+
+class StageSpec(StrictModel):
+    """One stage as a step parameter (ZenML validates a model, not a bare union)."""
+
+    stage: TrainingStage
+
+
+class StagePlan(StrictModel):
+    """The ordered stages, as one step parameter (ZenML validates a model, not a bare union)."""
+
+    stages: list[TrainingStage]
+
+    def starts(self) -> dict[str, str]:
+        """Stage name -> the stage it starts from ("base" for the base model)."""
+        starts: dict[str, str] = {}
+        previous_policy = "base"
+        for stage in self.stages:
+            starts[stage.name] = stage.start_from or (previous_policy if stage.kind in POLICY_KINDS else "base")
+            if stage.kind in POLICY_KINDS:
+                previous_policy = stage.name
+        return starts
+
+    @staticmethod
+    def step_id(stage: StageBase) -> str:
+        return f"train_{stage.name}"
+
+    def final_policy(self) -> str:
+        return [stage.name for stage in self.stages if stage.kind in POLICY_KINDS][-1]
+
+    def adapter_of(self, name: str) -> AdapterConfig | None:
+        """The adapter a stage's model carries: its own, or the one of the stage it continues (DPO keeps training
+        the SFT adapter)."""
+        by_name, starts = {stage.name: stage for stage in self.stages}, self.starts()
+        while name in by_name:
+            adapter = getattr(by_name[name], "adapter", None)
+            if adapter is not None:
+                return adapter
+            name = starts[name]
+        return None
+
+
 class TrainingParameters(StrictModel):
     datasets: DatasetsConfig = DatasetsConfig()
     base_model: BaseModelConfig = BaseModelConfig()
     backend: Literal["auto", "trl", "unsloth"] = "auto"
-    sft: SftConfig = SftConfig()
-    dpo: DpoConfig = DpoConfig()
+    stages: list[TrainingStage] = Field(
+        [SftStage(kind="sft"), AlignmentStage(kind="dpo")],
+        description="trained in order; each starts from the previous policy stage's model unless it names another",
+    )
     evaluation: EvaluationConfig = EvaluationConfig()
     promotion: PromotionConfig = PromotionConfig()
     export: ExportConfig = ExportConfig()
     hub: HubConfig = HubConfig()
     tracking: TrackingConfig = TrackingConfig()
 
+    # The shape before stages: `sft:` + `dpo:` still work, and become the stages [sft, dpo (its method)].
+    sft: SftConfig | None = Field(None, exclude=True, description="legacy: the same as `stages: [{kind: sft, ...}]`")
+    dpo: DpoConfig | None = Field(None, exclude=True, description="legacy: the alignment stage after sft")
+
     @model_validator(mode="after")
-    def _dpo_supports_method(self) -> TrainingParameters:
-        if self.dpo.enabled and self.sft.adapter.method in PROMPT_LEARNING_METHODS:
-            raise ValueError(
-                f"dpo.enabled with sft.adapter.method={self.sft.adapter.method!r}: TRL's DPOTrainer cannot train "
-                "prompt-learning adapters; set dpo.enabled: false or use lora, dora, ia3 or full"
-            )
+    def _legacy_sft_and_dpo_blocks(self) -> TrainingParameters:
+        if self.sft is None and self.dpo is None:
+            return self
+        if "stages" in self.model_fields_set:
+            raise ValueError("give either `stages:` or the older `sft:` / `dpo:` blocks, not both")
+        sft, dpo = self.sft or SftConfig(), self.dpo or DpoConfig()
+        stages: list[Any] = [SftStage.model_validate({"kind": "sft", **sft.model_dump()})]
+        if dpo.enabled:
+            alignment = dpo.model_dump(exclude={"enabled", "method"})
+            stages.append(AlignmentStage.model_validate({"kind": dpo.method, **alignment}))
+        object.__setattr__(self, "stages", stages)  # not an assignment to validate again: it is the validation
         return self
+
+    @model_validator(mode="after")
+    def _stages_fit_together(self) -> TrainingParameters:
+        names: list[str] = []
+        for index, stage in enumerate(self.stages):
+            if stage.name is None:
+                taken = sum(1 for other in self.stages[:index] if other.kind == stage.kind)
+                stage.name = stage.kind if taken == 0 else f"{stage.kind}_{taken + 1}"
+            if stage.name in names or stage.name == "base":
+                raise ValueError(f"stages.{index}.name: {stage.name!r} is used twice (or is 'base'); names are unique")
+            names.append(stage.name)
+        pairs = [stage.name for stage in self.stages if stage.kind in PREFERENCE_KINDS]
+        if pairs and self.datasets.preference is None:
+            raise ValueError(f"stages {pairs} train on preference pairs, but datasets.preference is null")
+        if not any(stage.kind in POLICY_KINDS for stage in self.stages):
+            raise ValueError("stages: at least one stage must train the policy model (sft, dpo, kto, orpo, grpo, ...)")
+        kinds = {stage.name: stage.kind for stage in self.stages}
+        methods = {stage.name: getattr(stage, "adapter", None) for stage in self.stages}
+        starts = StagePlan(stages=self.stages).starts()
+        for index, stage in enumerate(self.stages):
+            start = starts[stage.name]
+            if start != "base" and start not in names[:index]:
+                raise ValueError(f"stages.{index}.start_from: {start!r} is not an earlier stage ({names[:index]})")
+            if start != "base" and kinds[start] not in POLICY_KINDS:
+                raise ValueError(f"stages.{index}.start_from: {start!r} is a {kinds[start]} stage, not a policy model")
+            if stage.kind in ("dpo", "kto", "orpo") and start == "base":
+                raise ValueError(
+                    f"stages.{index} ({stage.kind}) aligns a trained model, but starts from the base model: put an "
+                    "sft stage before it, or name one in start_from"
+                )
+            adapter = methods.get(start)
+            prompt_learning = adapter is not None and adapter.method in PROMPT_LEARNING_METHODS
+            if stage.kind in ("dpo", "kto", "orpo") and prompt_learning:
+                raise ValueError(
+                    f"stages.{index} ({stage.kind}) after {start!r} with adapter.method={adapter.method!r}: TRL's "
+                    "DPOTrainer cannot train prompt-learning adapters; use lora, dora, ia3 or full there"
+                )
+        return self
+
+    def step_ids(self) -> list[str]:
+        """The pipeline's ids for the stage steps, which `steps:` may configure (step operator, resources)."""
+        return [StagePlan.step_id(stage) for stage in self.stages]
+
+    @property
+    def plan(self) -> StagePlan:
+        return StagePlan(stages=self.stages)
+
+    @property
+    def first_sft(self) -> SftStage:
+        """The first SFT stage (preview-data and the GPU benchmark show what it trains on)."""
+        found = next((stage for stage in self.stages if isinstance(stage, SftStage)), None)
+        if found is None:
+            raise ValueError("stages: this needs an sft stage")
+        return found

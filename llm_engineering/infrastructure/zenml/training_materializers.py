@@ -11,6 +11,7 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.pydantic_materializer import PydanticMaterializer
 
 from llm_engineering.application.evaluation.scores import EvaluationReport, render_markdown
+from llm_engineering.domain.training import TrainedStage
 from llm_engineering.infrastructure.zenml.materializers import MarkdownReportMaterializer
 
 
@@ -49,3 +50,28 @@ class LossCurvesMaterializer(PydanticMaterializer):
         with self.artifact_store.open(uri, "wb") as file:
             file.write(data.png())
         return {uri.replace("\\", "/"): VisualizationType.IMAGE}
+
+
+class TrainedStageMaterializer(MarkdownReportMaterializer):
+    """A stage's model folder, what it started from and its metrics, shown in the dashboard."""
+
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (TrainedStage,)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.MODEL
+    REPORT_FILE: ClassVar[str] = "stage.md"
+
+    def render(self, data: TrainedStage) -> str:
+        lines = [
+            f"# Stage `{data.name}` ({data.kind})",
+            "",
+            f"Started from `{data.started_from}`; {data.method} {'adapter' if data.is_adapter else 'weights'} in "
+            f"`{data.model_dir}`"
+            + (f"; resumed from `{data.result.resumed_from}`" if data.result.resumed_from else ""),
+            "",
+            "| metric | value |",
+            "|---|---|",
+        ]
+        lines += [f"| {key} | {value:.4f} |" for key, value in sorted(data.result.metrics.items())]
+        return "\n".join(lines) + "\n"
+
+    def metadata(self, data: TrainedStage) -> dict[str, Any]:
+        return {"stage": data.name, "kind": data.kind, "started_from": data.started_from, **data.result.metrics}

@@ -1,0 +1,88 @@
+"""A real ZenML training run over a list of stages: each starts where it should, evaluation and the model card cover
+every stage that ran, and the final policy stage is what gets exported and promoted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tests.integration.conftest import make_instruction_dataset, make_preference_dataset
+
+TINY_OPTIMIZATION = {"max_steps": 2, "logging_steps": 1, "save_steps": 2, "learning_rate": 1e-2}
+
+
+def config(tmp_path: Path, tiny_model_dir: Path, **parameters: object) -> Path:
+    document = {
+        "model": {"name": "tiny-stages"},
+        "parameters": {
+            "base_model": {"name": str(tiny_model_dir)},
+            "stages": [
+                {"kind": "sft", "max_length": 64, "optimization": TINY_OPTIMIZATION},
+                {
+                    "kind": "kto",
+                    "name": "kto_align",
+                    "max_length": 64,
+                    "optimization": {**TINY_OPTIMIZATION, "per_device_train_batch_size": 2},
+                },
+                {"kind": "orpo", "start_from": "sft", "max_length": 64, "optimization": TINY_OPTIMIZATION},
+            ],  # fmt: skip
+            "evaluation": {"loss_samples": 4, "generation_samples": 1, "max_new_tokens": 4, "preference_samples": 4},
+            "tracking": {"comet": False},
+            **parameters,
+        },
+    }
+    path = tmp_path / "training.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_a_list_of_stages_trains_evaluates_and_exports_the_final_policy(tmp_path, tiny_model_dir, data_dir):
+    import zenml
+    import zenml.integrations.huggingface.materializers  # noqa: F401
+    from zenml.client import Client
+
+    from llm_engineering.application.pipeline_runner import load_for, run_pipeline
+    from llm_engineering.infrastructure.causal_lm import read_training_info
+
+    zenml.save_artifact(make_instruction_dataset(), name="instruction_dataset")
+    zenml.save_artifact(make_preference_dataset(), name="preference_dataset")
+    run = run_pipeline("training", load_for("training", config(tmp_path, tiny_model_dir)))
+    assert "completed" in str(run.status).lower()
+    assert {"train_sft", "train_kto_align", "train_orpo"} <= set(run.steps)
+
+    trained = {
+        name: run.steps[f"train_{name}"].outputs["trained_stage"][0].load() for name in ("sft", "kto_align", "orpo")
+    }
+    assert [(t.kind, t.started_from) for t in trained.values()] == [("sft", "base"), ("kto", "sft"), ("orpo", "sft")]
+    assert read_training_info(trained["orpo"].model_dir).stage == "orpo"
+    assert trained["sft"].method == "lora" and trained["orpo"].is_adapter
+
+    report = run.steps["evaluate_models"].outputs["evaluation_report"][0].load()
+    assert [(row.model, row.kind) for row in report.scores] == [
+        ("base", "base"), ("sft", "sft"), ("kto_align", "kto"), ("orpo", "orpo")
+    ]  # fmt: skip
+    assert report.reward_reference == {"sft": "base", "kto_align": "sft", "orpo": "sft"}
+    assert all(row.eval_loss is not None and row.reward_accuracy is not None for row in report.scores[1:])
+    assert report.final().model == "orpo"
+
+    exported = Path(data_dir / "exports" / "tiny-stages")
+    card = (exported / "README.md").read_text()
+    assert (
+        "| kto_align | kto | sft |" in card and "| orpo | orpo | sft |" in card and "(`orpo` is the last stage)" in card
+    )
+    assert run.steps["export_trained_model"].run_metadata["stage"] == "orpo"
+    curves = run.steps["plot_loss_curves"].outputs["loss_curves"][0].load()
+    assert set(curves.histories) == {"sft", "kto_align", "orpo"}
+    version = Client().get_model_version("tiny-stages")
+    assert version.run_metadata["orpo_eval_loss"] == report.final().eval_loss
+
+    # evaluation.enabled: false is read: no evaluation step, the model card says so, the version is not promoted.
+    unevaluated = run_pipeline(
+        "training", load_for("training", config(tmp_path, tiny_model_dir, evaluation={"enabled": False}))
+    )
+    assert "completed" in str(unevaluated.status).lower()
+    assert "evaluate_models" not in unevaluated.steps
+    assert "Not evaluated (evaluation.enabled: false)." in (exported / "README.md").read_text()
+    decision = unevaluated.steps["promote_model"].outputs["promotion_decision"][0].load()
+    assert not decision["promoted"] and decision["reason"] == "no eval_loss measured"
