@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
 
 
@@ -70,7 +68,3 @@ def production_metric(model_name: str, metric: str, stage: str) -> float | None:
         return None
     value = version.run_metadata.get(metric)
     return float(value) if isinstance(value, (int, float)) else None
-
-
-def promote(model_version: Any, stage: str) -> None:
-    model_version.set_stage(stage, force=True)

@@ -425,3 +425,18 @@ def test_a_diverging_stage_stops_with_an_error_naming_the_learning_rate(tiny_mod
     with pytest.raises(TrainingDivergedError, match=r"sft diverged at step \d+: .*nan.*sft.optimization.learning_rate"):
         train_sft(make_instruction_dataset(), BaseModelConfig(name=str(tiny_model_dir)), config, tmp_path / "sft")
     assert not (tmp_path / "sft" / FINAL_FOLDER).exists()
+
+
+def test_a_model_wrapped_before_the_trainer_is_recorded_as_an_adapter(tiny_model_dir: Path) -> None:
+    """unsloth hands SFT a LoRA model it wrapped itself (no PEFT config for TRL): it is still an adapter, so export
+    merges it; before, it was recorded as full weights and merging was silently skipped."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from llm_engineering.application.training.sft import carries_adapter
+
+    plain = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert not carries_adapter(plain, None)
+    assert carries_adapter(plain, LoraConfig(r=2, target_modules=["q_proj"]))  # TRL will wrap it
+    wrapped = get_peft_model(plain, LoraConfig(r=2, target_modules=["q_proj"]))
+    assert carries_adapter(wrapped, None)

@@ -10,8 +10,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from llm_engineering.domain.config.training import DatasetInput
-
 INSTRUCTION_COLUMNS = ("instruction", "answer", "messages")
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
 SPLITS = ("train", "test")
@@ -36,13 +34,6 @@ def load_local_dataset(path: Path) -> Any:
             }
         )
     return load_from_disk(str(path))
-
-
-def describe_input(config: DatasetInput) -> str:
-    if config.path is not None:
-        return str(config.path)
-    return f"artifact {config.artifact}:{config.version or 'latest'}"
-
 
 def check_dataset(dataset: Any, required: tuple[str, ...], name: str) -> None:
     """Both splits present and non-empty, with the columns we train on."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_engineering.domain.config.training import AdapterConfig
+from llm_engineering.domain.config.training import MERGEABLE_METHODS, AdapterConfig
 
 
 class AdapterConfigError(ValueError):
@@ -12,7 +12,8 @@ class AdapterConfigError(ValueError):
 
 
 def check_target_modules(adapter: AdapterConfig, available: set[str]) -> None:
-    if adapter.method not in ("lora", "qlora", "dora", "ia3") or adapter.target_modules == "all-linear":
+    # The module-injecting methods are exactly the mergeable ones; prompt learning and full have no target modules.
+    if adapter.method not in MERGEABLE_METHODS or adapter.target_modules == "all-linear":
         return
     missing = [name for name in adapter.target_modules if name not in available]
     if missing:

@@ -79,11 +79,17 @@ def train_sft(
             stage="sft",
             method=config.adapter.method,
             base_model=base_model.name,
-            is_adapter=peft_config is not None,
+            is_adapter=carries_adapter(trainer.model, peft_config),
         ),
     )
     metrics.update({"train_samples": samples, "train_rows": len(trainer.train_dataset), "test_samples": len(test)})
     return StageResult(model_dir=final, metrics=metrics, log_history=log_history_of(trainer), resumed_from=resume)
+
+
+def carries_adapter(model: Any, peft_config: Any | None) -> bool:
+    """Whether the trained model is an adapter on a base: TRL wraps it when given a PEFT config, and unsloth (or any
+    caller) may hand over a model it wrapped already. Export merges, and DPO continues, only what is recorded here."""
+    return peft_config is not None or hasattr(model, "peft_config")
 
 
 def _model_and_adapter(
@@ -94,14 +100,21 @@ def _model_and_adapter(
     if backend == "unsloth":
         from llm_engineering.application.training.unsloth_backend import load_unsloth_model
 
-        return load_unsloth_model(base_model, config), None
+        model = load_unsloth_model(base_model, config)
+        _fit_embeddings(model, tokenizer)
+        return model, None
     if adapter.method == "qlora":
         model = _load_4bit(base_model.name, base_model.attn_implementation)
     else:
         model = load_base_model(base_model.name, base_model.dtype, device, base_model.attn_implementation)
+    _fit_embeddings(model, tokenizer)
+    return model, build_peft_config(adapter)
+
+
+def _fit_embeddings(model: Any, tokenizer: Any) -> None:
+    """Our chat template may add tokens: the embedding matrix must cover them, whichever backend loaded the model."""
     if model.get_input_embeddings().num_embeddings < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer))
-    return model, build_peft_config(adapter)
 
 
 def _load_4bit(name: str, attn_implementation: str) -> Any:
