@@ -27,7 +27,9 @@ def reward_config(**extra: object) -> RewardModelStageConfig:
         "seed": SEED,
         **extra.pop("optimization", {}),  # type: ignore[dict-item]
     }
-    return RewardModelStageConfig.model_validate({"max_length": 64, "optimization": optimization, **extra})
+    return RewardModelStageConfig.model_validate(
+        {"kind": "reward_model", "max_length": 64, "optimization": optimization, **extra}
+    )
 
 
 def preferences():

@@ -26,6 +26,7 @@ def config(tmp_path: Path, tiny_model_dir: Path, **parameters: object) -> Path:
                     "optimization": {**TINY_OPTIMIZATION, "per_device_train_batch_size": 2},
                 },
                 {"kind": "orpo", "start_from": "sft", "max_length": 64, "optimization": TINY_OPTIMIZATION},
+                {"kind": "reward_model", "max_length": 64, "optimization": TINY_OPTIMIZATION},
             ],  # fmt: skip
             "evaluation": {"loss_samples": 4, "generation_samples": 1, "max_new_tokens": 4, "preference_samples": 4},
             "tracking": {"comet": False},
@@ -49,22 +50,26 @@ def test_a_list_of_stages_trains_evaluates_and_exports_the_final_policy(tmp_path
     zenml.save_artifact(make_preference_dataset(), name="preference_dataset")
     run = run_pipeline("training", load_for("training", config(tmp_path, tiny_model_dir)))
     assert "completed" in str(run.status).lower()
-    assert {"train_sft", "train_kto_align", "train_orpo"} <= set(run.steps)
+    names = ("sft", "kto_align", "orpo", "reward_model")
+    assert {f"train_{name}" for name in names} <= set(run.steps)
 
-    trained = {
-        name: run.steps[f"train_{name}"].outputs["trained_stage"][0].load() for name in ("sft", "kto_align", "orpo")
-    }
-    assert [(t.kind, t.started_from) for t in trained.values()] == [("sft", "base"), ("kto", "sft"), ("orpo", "sft")]
+    trained = {name: run.steps[f"train_{name}"].outputs["trained_stage"][0].load() for name in names}
+    assert [(t.kind, t.started_from, t.policy) for t in trained.values()] == [
+        ("sft", "base", True), ("kto", "sft", True), ("orpo", "sft", True), ("reward_model", "base", False)
+    ]  # fmt: skip
     assert read_training_info(trained["orpo"].model_dir).stage == "orpo"
     assert trained["sft"].method == "lora" and trained["orpo"].is_adapter
 
     report = run.steps["evaluate_models"].outputs["evaluation_report"][0].load()
     assert [(row.model, row.kind) for row in report.scores] == [
-        ("base", "base"), ("sft", "sft"), ("kto_align", "kto"), ("orpo", "orpo")
+        ("base", "base"), ("sft", "sft"), ("kto_align", "kto"), ("orpo", "orpo"), ("reward_model", "reward_model")
     ]  # fmt: skip
     assert report.reward_reference == {"sft": "base", "kto_align": "sft", "orpo": "sft"}
-    assert all(row.eval_loss is not None and row.reward_accuracy is not None for row in report.scores[1:])
-    assert report.final().model == "orpo"
+    assert all(row.eval_loss is not None and row.reward_accuracy is not None for row in report.scores[1:4])
+    reward_row = report.scores[4]  # a classifier: its own pairwise accuracy, no language-model loss
+    assert reward_row.eval_loss is None
+    assert reward_row.reward_accuracy == trained["reward_model"].result.metrics["reward_accuracy"]
+    assert report.final().model == "orpo"  # the last policy, not the reward model trained after it
 
     exported = Path(data_dir / "exports" / "tiny-stages")
     card = (exported / "README.md").read_text()
@@ -73,7 +78,7 @@ def test_a_list_of_stages_trains_evaluates_and_exports_the_final_policy(tmp_path
     )
     assert run.steps["export_trained_model"].run_metadata["stage"] == "orpo"
     curves = run.steps["plot_loss_curves"].outputs["loss_curves"][0].load()
-    assert set(curves.histories) == {"sft", "kto_align", "orpo"}
+    assert set(curves.histories) == set(names)
     version = Client().get_model_version("tiny-stages")
     assert version.run_metadata["orpo_eval_loss"] == report.final().eval_loss
 

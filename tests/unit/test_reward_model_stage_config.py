@@ -9,13 +9,13 @@ from llm_engineering.domain.config.reward_model_stage import RewardModelStageCon
 
 
 def test_defaults_are_a_lora_reward_model_from_the_base_model() -> None:
-    config = RewardModelStageConfig()
+    config = RewardModelStageConfig(kind="reward_model")
     assert (config.kind, config.name, config.start_from) == ("reward_model", None, "base")
     assert (config.adapter.method, config.adapter.r) == ("lora", 8)
     assert config.adapter.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
     assert config.optimization.learning_rate == 1e-4 and config.max_length == 384
     assert config.resume_from_checkpoint is True
-    assert RewardModelStageConfig(start_from="sft").start_from == "sft"
+    assert RewardModelStageConfig(kind="reward_model", start_from="sft").start_from == "sft"
 
 
 @pytest.mark.parametrize("method", ["qlora", "ia3", "prompt_tuning", "prefix_tuning", "p_tuning"])
@@ -32,11 +32,14 @@ def test_an_adapter_method_it_cannot_merge_is_refused_naming_the_field(method: s
 
 @pytest.mark.parametrize("method", ["full", "lora", "dora"])
 def test_full_lora_and_dora_are_accepted(method: str) -> None:
-    assert RewardModelStageConfig.model_validate({"adapter": {"method": method}}).adapter.method == method
+    assert (
+        RewardModelStageConfig.model_validate({"kind": "reward_model", "adapter": {"method": method}}).adapter.method
+        == method
+    )
 
 
 def test_unknown_keys_and_other_kinds_are_refused() -> None:
     with pytest.raises(ValidationError, match=r"max_lenght\n  Extra inputs are not permitted"):
-        RewardModelStageConfig.model_validate({"max_lenght": 128})
+        RewardModelStageConfig.model_validate({"kind": "reward_model", "max_lenght": 128})
     with pytest.raises(ValidationError, match=r"kind\n  Input should be 'reward_model'"):
         RewardModelStageConfig.model_validate({"kind": "sft"})

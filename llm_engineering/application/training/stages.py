@@ -56,7 +56,23 @@ def _alignment(stage: Any, start: TrainedStage | None, inputs: StageInputs, outp
     )  # fmt: skip
 
 
-RUNNERS: dict[str, Runner] = {"sft": _sft, "dpo": _alignment, "kto": _alignment, "orpo": _alignment}
+def _reward_model(stage: Any, start: TrainedStage | None, inputs: StageInputs, output_dir: Path) -> StageResult:
+    from llm_engineering.application.training.reward_model import train_reward_model
+
+    return train_reward_model(
+        str(start.model_dir) if start is not None else inputs.base_model.name, _preferences(stage, inputs),
+        inputs.base_model, stage, output_dir, max_train_samples=inputs.max_train_samples, device=inputs.device,
+        report_to=inputs.report_to,
+    )  # fmt: skip
+
+
+RUNNERS: dict[str, Runner] = {
+    "sft": _sft,
+    "dpo": _alignment,
+    "kto": _alignment,
+    "orpo": _alignment,
+    "reward_model": _reward_model,
+}
 
 
 def _required_start(stage: Any, start: TrainedStage | None) -> TrainedStage:

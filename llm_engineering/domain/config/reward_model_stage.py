@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from llm_engineering.domain.config.base import StrictModel
-from llm_engineering.domain.config.training import AdapterConfig, OptimizationConfig
+from llm_engineering.domain.config.training_blocks import AdapterConfig, OptimizationConfig
 
 # PEFT methods a reward model can be trained with and then merged into a plain sequence classifier: LoRA and DoRA
 # (with the score head fully trained), or a full fine-tune. QLoRA would need a 4-bit base that cannot be merged
@@ -23,7 +23,8 @@ REWARD_MODEL_METHODS = ("full", "lora", "dora")
 class RewardModelStageConfig(StrictModel):
     """Reward-model training (TRL RewardTrainer + PEFT) on the preference dataset's prompt/chosen/rejected pairs."""
 
-    kind: Literal["reward_model"] = Field("reward_model", description="the stage kind (the union's tag)")
+    # Required, no default: ZenML drops default values when it stores step parameters, and the union needs the tag.
+    kind: Literal["reward_model"] = Field(description="the stage kind (the union's tag)")
     name: str | None = Field(
         None, description="unique stage name (artifacts, metrics, the model card); default: set from the kind"
     )
