@@ -85,20 +85,24 @@ def sft_parameters(profile: Profile, cuda: bool) -> tuple[dict, list[str]]:
 
     document = copy.deepcopy(read_yaml(CONFIG))
     raw = document.setdefault("parameters", {})
-    sft = raw.get("sft", {})
+    # The first sft stage of `stages:` (or the older `sft:` block) is what this benchmark trains.
+    stages = raw.get("stages")
+    index = next((i for i, stage in enumerate(stages or []) if stage.get("kind") == "sft"), None)
+    at = f"stages.{index}" if stages is not None else "sft"
+    sft = stages[index] if stages is not None else raw.get("sft", {})
     notes = []
     overrides = {
-        "sft.optimization.max_steps": profile.steps,
-        "sft.optimization.eval_steps": None,  # no evaluation inside the timed steps (train_sft evaluates at the end)
-        "sft.optimization.save_steps": 1_000_000,  # no checkpoint inside the timed steps
-        "sft.optimization.logging_steps": profile.steps,
+        f"{at}.optimization.max_steps": profile.steps,
+        f"{at}.optimization.eval_steps": None,  # no evaluation inside the timed steps (train_sft evaluates at the end)
+        f"{at}.optimization.save_steps": 1_000_000,  # no checkpoint inside the timed steps
+        f"{at}.optimization.logging_steps": profile.steps,
     }
     has_bnb = cuda and importlib.util.find_spec("bitsandbytes") is not None
     if sft.get("adapter", {}).get("method") == "qlora" and not has_bnb:
-        overrides["sft.adapter.method"] = "lora"
+        overrides[f"{at}.adapter.method"] = "lora"
         notes.append("sft.adapter.method qlora -> lora (4-bit QLoRA needs bitsandbytes and CUDA; not both here)")
     if sft.get("optimization", {}).get("optim") in ("adamw_8bit", "paged_adamw_8bit") and not has_bnb:
-        overrides["sft.optimization.optim"] = "adamw_torch"
+        overrides[f"{at}.optimization.optim"] = "adamw_torch"
         notes.append("sft.optimization.optim 8-bit -> adamw_torch (needs bitsandbytes and CUDA; not both here)")
     attention = raw.get("base_model", {}).get("attn_implementation", "sdpa")
     if attention.startswith("flash_attention"):
@@ -108,7 +112,7 @@ def sft_parameters(profile: Profile, cuda: bool) -> tuple[dict, list[str]]:
             overrides["base_model.attn_implementation"] = "sdpa"
             notes.append(f"base_model.attn_implementation {attention} -> sdpa (not installed here; packing per row)")
     for key, value in profile.sft_overrides.items():
-        overrides[f"sft.{key}"] = value
+        overrides[f"{at}.{key}"] = value
         notes.append(f"smoke: sft.{key} = {value}")
     if profile.dtype is not None:
         overrides["base_model.dtype"] = profile.dtype
