@@ -73,10 +73,11 @@ def run(
     except ConfigError as exc:
         _fail(str(exc))
     from llm_engineering.application.run_summary import print_failed_run, print_run_summary
+    from llm_engineering.application.scheduling.pipeline_lock import PipelineBusy
 
     try:
         run_response = run_pipeline(pipeline, loaded, no_cache=no_cache)
-    except ValueError as exc:  # raised while composing the pipeline, before any step ran
+    except (ValueError, PipelineBusy) as exc:  # raised before any step ran: composing, or the data dir is in use
         _fail(str(exc))
     except RuntimeError as exc:
         # ZenML has already logged the failing step's traceback; the user needs what failed and where to look.

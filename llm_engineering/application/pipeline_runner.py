@@ -33,7 +33,10 @@ def run_pipeline(pipeline_name: str, loaded: LoadedRunConfig, *, no_cache: bool 
     options: dict[str, Any] = {}
     if no_cache:
         options["enable_cache"] = False
-    with tempfile.TemporaryDirectory() as folder:
+    from llm_engineering.application.scheduling.pipeline_lock import pipeline_lock
+
+    # One run per data dir, refused before any work (PipelineBusy names the holder).
+    with pipeline_lock(), tempfile.TemporaryDirectory() as folder:
         if loaded.zenml:
             zenml_config = Path(folder) / "run_config.yaml"
             zenml_config.write_text(yaml.safe_dump(loaded.zenml))

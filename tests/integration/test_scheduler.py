@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -140,7 +141,7 @@ def test_a_second_trigger_skips_its_tick_while_the_lock_is_held(tmp_path, corpus
     assert busy.outcome == "skipped_busy" and str(lock_path()) in busy.error
     assert run_count() == runs
     assert load_state(schedule.feature.path).sources == {}  # nothing checked or committed
-    assert "skipped, another trigger holds" in caplog.text
+    assert "skipped, the data dir" in caplog.text and "is in use by another process" in caplog.text
     assert cli.exit_code == 0 and "tick 1 " in cli.output and "| skipped_busy |" in cli.output
 
 
@@ -148,3 +149,40 @@ def test_orchestrator_schedule_on_the_local_orchestrator_explains_what_to_do(tmp
     schedule = load_schedule(write_schedule(tmp_path, corpus))
     with pytest.raises(SchedulingUnsupported, match="uses the 'local' orchestrator, which cannot run ZenML schedules"):
         schedule_on_orchestrator(schedule)
+
+
+def test_a_second_run_on_a_data_dir_in_use_is_refused_before_any_work(tmp_path, corpus, data_dir):
+    """The probe: a second feature run on the same data dir got through crawl, clean and chunk, then failed inside
+    embed_and_load on Qdrant's 'already accessed by another instance'."""
+    config = write_feature_config(tmp_path, [{"name": "articles", "type": "folder", "path": str(corpus)}])
+    holder = subprocess.Popen(  # a real run elsewhere: the same lock, with its holder written beside it
+        [
+            sys.executable,
+            "-c",
+            "import time; from llm_engineering.application.scheduling.pipeline_lock import pipeline_lock\n"
+            "with pipeline_lock():\n    print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "LLM_ENGINEERING_DATA_DIR": str(data_dir)},
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        runs = run_count()
+        result = subprocess.run(
+            [sys.executable, "-m", "llm_engineering.cli", "run", "feature_engineering", "--config", str(config)],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "400"},
+        )  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert f"error: the data dir {data_dir} is in use by pid {holder.pid} (`-c`, started 20" in message
+    assert "Wait for it to finish, stop it, or set LLM_ENGINEERING_DATA_DIR to another folder" in message
+    assert run_count() == runs  # refused before ZenML started a run
+    # Once the holder is gone, the same command runs (the lock dies with its process).
+    assert subprocess.run(
+        [sys.executable, "-m", "llm_engineering.cli", "run", "feature_engineering", "--config", str(config)],
+        capture_output=True, text=True, timeout=300,
+    ).returncode == 0  # fmt: skip
