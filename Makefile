@@ -6,7 +6,7 @@ CLI := $(BIN)/llm-engineering
 PIP := $(BIN)/pip install --disable-pip-version-check -c constraints.txt
 
 
-.PHONY: install test test-slow lint validate-configs run-feature-pipeline run-feature-pipeline-openai run-training-pipeline run-end-to-end preview-data dashboard dashboard-stop schedule bench-efficacy bench-feature bench-dedup bench-generation bench-incremental bench-gpu-train clean
+.PHONY: install test test-slow lint validate-configs run-feature-pipeline run-feature-pipeline-openai run-training-pipeline run-end-to-end preview-data dashboard dashboard-stop schedule bench-efficacy bench-feature bench-dedup bench-generation bench-incremental bench-memory bench-gpu-train clean
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,9 @@ bench-generation:
 
 bench-incremental:
 	$(BIN)/python benchmarks/incremental.py
+
+bench-memory:
+	$(BIN)/python benchmarks/large_document_memory.py $(ARGS)
 
 bench-gpu-train:
 	$(BIN)/python benchmarks/gpu_train.py $(ARGS)

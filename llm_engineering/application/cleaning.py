@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Iterator
 
 from llm_engineering.application.crawling.html_extraction import extract_main_text
 from llm_engineering.domain.config.feature_engineering import CleaningConfig
@@ -35,6 +36,11 @@ BOILERPLATE_LINE = re.compile(
     r"(we|this (site|website)) uses? cookies.{0,200}|accept (all )?cookies.{0,40}|skip to (main )?content|"
     r"read more|back to top|advertisement)\s*$"
 )
+PROSE_SPACES = re.compile(r"[ \t\u00a0\u200b]+")
+# Anything but tab, newline and printable ASCII: the only characters that can be controls (Unicode category C).
+MAYBE_CONTROL = re.compile(r"[^\n\t -~]+")
+SEGMENT_CHARACTERS = 1 << 18  # raw text normalised per pass
+REDACTION_BLOCK_CHARACTERS = 1 << 18  # cleaned text redacted per pass (at least; it ends at a safe blank line)
 
 
 def redact(text: str, config: CleaningConfig, counts: Counter[str]) -> str:
@@ -60,33 +66,123 @@ def _secret_replacement(match: re.Match[str]) -> str:
 
 def normalise_prose(text: str, drop_boilerplate: bool) -> str:
     """NFKC, unified quotes-free whitespace, no boilerplate lines; fenced code kept verbatim."""
-    out: list[str] = []
+    return "\n".join(_single_blank_lines(_prose_lines(text.split("\n"), drop_boilerplate)))
+
+
+def _prose_lines(lines: Iterable[str], drop_boilerplate: bool) -> Iterator[str]:
     in_code = False
-    for line in text.split("\n"):
+    for line in lines:
         if FENCE.match(line.strip()):
             in_code = not in_code
-            out.append(line.strip())
+            yield line.strip()
             continue
         if in_code:
-            out.append(line.rstrip())
+            yield line.rstrip()
             continue
-        line = re.sub(r"[ \t\u00a0\u200b]+", " ", line).strip()
+        line = PROSE_SPACES.sub(" ", line).strip()
         if drop_boilerplate and BOILERPLATE_LINE.match(line):
             continue
-        out.append(line)
-    joined = "\n".join(out)
-    return re.sub(r"\n{3,}", "\n\n", joined).strip()
+        yield line
+
+
+def _single_blank_lines(lines: Iterable[str]) -> Iterator[str]:
+    """The lines of `re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()` for lines that are stripped at their
+    ends (prose), or start after a stripped one (code after its fence): no blank line first or last, one at most
+    in a row."""
+    started = blank = False
+    for line in lines:
+        if not line:
+            blank = started
+            continue
+        if blank:
+            yield ""
+        started, blank = True, False
+        yield line
+
+
+def _without_blank_ends(lines: Iterable[str]) -> Iterator[str]:
+    """The lines of `"\n".join(lines).strip("\n")`."""
+    started = False
+    blanks = 0
+    for line in lines:
+        if not line:
+            blanks += started
+            continue
+        yield from [""] * blanks
+        started, blanks = True, 0
+        yield line
+
+
+def _segments(text: str) -> Iterator[str]:
+    """`text` in pieces of about SEGMENT_CHARACTERS, each but the last ending with a newline: NFKC, line endings and
+    the control-character filter give the same result piece by piece, since nothing composes or pairs across "\n"
+    ("\r\n" stays in one piece)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + SEGMENT_CHARACTERS - 1)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
+
+
+def _without_controls(match: re.Match[str]) -> str:
+    return "".join(ch for ch in match.group() if unicodedata.category(ch)[0] != "C")
+
+
+def _normalised_lines(text: str) -> Iterator[str]:
+    """The lines of the NFKC-normalised text with unified line endings and no control characters but tab and
+    newline, a segment at a time."""
+    pending = ""  # the unfinished last line of the previous segment (empty: segments end with a newline)
+    for segment in _segments(text):
+        segment = unicodedata.normalize("NFKC", segment).replace("\r\n", "\n").replace("\r", "\n")
+        lines = (pending + MAYBE_CONTROL.sub(_without_controls, segment)).split("\n")
+        pending = lines.pop()
+        yield from lines
+    yield pending
+
+
+def _redacted(lines: Iterable[str], config: CleaningConfig, counts: Counter[str]) -> str:
+    """`redact("\n".join(lines))`, a block of about REDACTION_BLOCK_CHARACTERS at a time.
+
+    A block ends at a blank line whose text before it does not end (ignoring whitespace) in a word character,
+    ':' or '=': a match across it would hold two whitespace characters in a row, which only the `key = value`
+    secret pattern allows, and only after its key or its ':'/'='. So no match crosses, and each block, redacted
+    alone, comes out as it would in the whole text ("\n" on both sides looks like the start or the end).
+
+    The text grows by `+=`: CPython extends a string nothing else refers to in place, so the cleaned text is
+    held once; joining a list of blocks would hold it twice at the end."""
+    text = ""
+    block: list[str] = []
+    size = 0
+    last_visible = ""  # the last non-whitespace character so far
+    for line in lines:
+        if not line and size >= REDACTION_BLOCK_CHARACTERS and not (last_visible.isalnum() or last_visible in "_:="):
+            text += redact("\n".join(block), config, counts) + "\n\n"
+            block, size = [], 0
+            continue
+        block.append(line)
+        size += len(line) + 1
+        if visible := line.rstrip():
+            last_visible = visible[-1]
+    text += redact("\n".join(block), config, counts)
+    return text
 
 
 def clean_text(document: RawDocument, config: CleaningConfig) -> tuple[str, dict[str, int]]:
+    """NFKC, no control characters, prose normalised (code only stripped of blank ends), then redacted.
+
+    The text goes through a piece at a time (segments of the raw text, blocks of the cleaned one), so a large
+    document costs its cleaned text and a few pieces on top of the raw one, not a full copy per pass."""
     text = document.content
     if document.format == "html":
         text = extract_main_text(text, url=document.location if document.kind == "url" else None)
-    text = unicodedata.normalize("NFKC", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
-    text = text.strip("\n") if document.format == "code" else normalise_prose(text, config.drop_boilerplate)
+    lines = _normalised_lines(text)
+    if document.format == "code":
+        lines = _without_blank_ends(lines)
+    else:
+        lines = _single_blank_lines(_prose_lines(lines, config.drop_boilerplate))
     counts: Counter[str] = Counter()
-    text = redact(text, config, counts)
+    text = _redacted(lines, config, counts)
     return text, {k: v for k, v in counts.items() if v}
 
 
