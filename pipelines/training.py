@@ -59,11 +59,14 @@ def training(
     preference_dataset = _dataset(datasets.preference, "preference_dataset") if datasets.preference else None
     lineage = validate_training_inputs(instruction_dataset, preference_dataset, datasets, base_model, plan)
     trained: dict = {}
+    reward_model = None  # the latest reward_model stage: what a `reward_model` reward scores with
     for stage, start in zip(stages, plan.starts().values(), strict=True):
         trained[stage.name] = train_stage(
-            StageSpec(stage=stage), trained.get(start), instruction_dataset, preference_dataset, datasets,
-            base_model, backend, tracking, id=StagePlan.step_id(stage), after=[lineage],
+            StageSpec(stage=stage), trained.get(start), reward_model, instruction_dataset, preference_dataset,
+            datasets, base_model, backend, tracking, id=StagePlan.step_id(stage), after=[lineage],
         )  # fmt: skip
+        if stage.kind == "reward_model":
+            reward_model = trained[stage.name]
     results = list(trained.values())
     plot_loss_curves(results)
     report = (

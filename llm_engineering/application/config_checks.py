@@ -85,6 +85,14 @@ def check_feature_engineering(parameters: FeatureEngineeringParameters, findings
 
 def check_training(parameters: TrainingParameters, findings: Findings) -> None:
     findings.model("parameters.base_model.name", parameters.base_model.name, BUNDLED_LLMS, hub=True)
+    from llm_engineering.application.training.reward_functions import RewardFunctionError, check_reward_specs
+
+    for index, stage in enumerate(parameters.stages):
+        if stage.kind in ("grpo", "rloo"):
+            try:  # imports a dotted path's module; loads no model and calls no endpoint
+                check_reward_specs(stage.rewards)
+            except RewardFunctionError as exc:
+                findings.errors.append((f"parameters.stages.{index}", str(exc)))
 
 
 CHECKS: dict[type[BaseModel], Callable] = {

@@ -172,11 +172,9 @@ def check_excluded_phrases(sample: InstructionSample | PreferenceSample, params:
 def check_grounding(sample: InstructionSample | PreferenceSample, params: GroundingParams) -> str | None:
     if not sample.extract.strip():
         return "no extract to check the answer against" if params.if_no_extract == "remove" else None
-    answer_words = _content_words(answer_of(sample), params.min_word_length)
-    if not answer_words:
+    overlap = grounding_overlap(answer_of(sample), sample.extract, params.min_word_length)
+    if overlap is None:
         return None  # nothing checkable (e.g. a one-word answer); the length filter judges those
-    extract_words = set(_content_words(sample.extract, params.min_word_length))
-    overlap = sum(word in extract_words for word in answer_words) / len(answer_words)
     if overlap < params.min_overlap:
         return f"answer overlaps its extract by {overlap:.2f} < {params.min_overlap}"
     return None
@@ -201,6 +199,16 @@ def check_context_reference(sample: InstructionSample | PreferenceSample, params
         if re.search(rf"\b{re.escape(phrase.lower())}\b", question):
             return f"instruction refers to {phrase!r}, which the trained model will not see"
     return None
+
+
+def grounding_overlap(answer: str, extract: str, min_word_length: int = 3) -> float | None:
+    """Share of the answer's content words found in the extract; None when the answer has none to check. The one
+    measure of grounding: the curation filter and the GRPO reward both use it."""
+    answer_words = _content_words(answer, min_word_length)
+    if not answer_words:
+        return None
+    extract_words = set(_content_words(extract, min_word_length))
+    return sum(word in extract_words for word in answer_words) / len(answer_words)
 
 
 def _content_words(text: str, min_length: int) -> list[str]:

@@ -91,3 +91,50 @@ def test_a_list_of_stages_trains_evaluates_and_exports_the_final_policy(tmp_path
     assert "Not evaluated (evaluation.enabled: false)." in (exported / "README.md").read_text()
     decision = unevaluated.steps["promote_model"].outputs["promotion_decision"][0].load()
     assert not decision["promoted"] and decision["reason"] == "no eval_loss measured"
+
+
+def test_sft_then_reward_model_then_grpo_then_dpo(tmp_path, tiny_model_dir, data_dir):
+    """RLHF as a list: GRPO trains the SFT policy on the reward model the run just trained (plus a toy length
+    reward), and DPO continues from GRPO's policy."""
+    import zenml
+
+    from llm_engineering.application.pipeline_runner import load_for, run_pipeline
+
+    zenml.save_artifact(make_instruction_dataset(), name="instruction_dataset")
+    zenml.save_artifact(make_preference_dataset(), name="preference_dataset")
+    grpo = {
+        "kind": "grpo",
+        "rewards": [{"name": "length", "params": {"target": 8}}, {"name": "reward_model", "weight": 0.5}],
+        "num_generations": 2, "max_completion_length": 8, "heldout_samples": 2,
+        "optimization": {**TINY_OPTIMIZATION, "per_device_train_batch_size": 2},
+    }  # fmt: skip
+    stages = [
+        {"kind": "sft", "max_length": 64, "optimization": TINY_OPTIMIZATION},
+        {"kind": "reward_model", "max_length": 64, "optimization": TINY_OPTIMIZATION},
+        grpo,
+        {"kind": "dpo", "max_length": 64, "optimization": TINY_OPTIMIZATION},
+    ]
+    path = config(tmp_path, tiny_model_dir)
+    document = yaml.safe_load(path.read_text())
+    document["parameters"]["stages"] = stages
+    document["model"]["name"] = "tiny-rlhf"
+    path.write_text(yaml.safe_dump(document))
+    run = run_pipeline("training", load_for("training", path))
+    assert "completed" in str(run.status).lower()
+
+    trained = run.steps["train_grpo"].outputs["trained_stage"][0].load()
+    assert (trained.kind, trained.started_from) == ("grpo", "sft")
+    metrics = trained.result.metrics
+    assert {
+        "heldout_reward_before",
+        "heldout_reward_after",
+        "heldout_length_after",
+        "heldout_reward_model_after",
+    } <= set(metrics)
+    assert any("rewards/reward_model/mean" in entry for entry in trained.result.log_history)
+    dpo = run.steps["train_dpo"].outputs["trained_stage"][0].load()
+    assert dpo.started_from == "grpo"
+    report = run.steps["evaluate_models"].outputs["evaluation_report"][0].load()
+    assert [row.model for row in report.scores] == ["base", "sft", "reward_model", "grpo", "dpo"]
+    assert report.reward_reference == {"sft": "base", "grpo": "sft", "dpo": "grpo"}
+    assert report.final().model == "dpo"

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llm_engineering.application.evaluation.rouge import rouge_l as mean_rouge_l
-from llm_engineering.application.quality_filters import _content_words
+from llm_engineering.application.quality_filters import grounding_overlap
 from llm_engineering.domain.config.dataset_quality import TemplateMarkerParams
 from llm_engineering.domain.config.rl_stages import (
     REWARD_PARAMS,
@@ -94,14 +94,12 @@ def format_length_reward(
 def grounding_reward(
     prompts: list, completions: list, *, extract: Sequence[str], min_word_length: int = 3, **columns: Any
 ) -> list[float]:
-    """Share of the answer's content words found in the sample's extract: the grounding filter's measure, on its
-    content words (quality_filters._content_words; the filter does not expose its overlap as a function yet)."""
-    rewards = []
-    for completion, source in zip(completions, extract, strict=True):
-        answer_words = _content_words(completion_text(completion), min_word_length)
-        extract_words = set(_content_words(source or "", min_word_length))
-        rewards.append(sum(word in extract_words for word in answer_words) / len(answer_words) if answer_words else 0.0)
-    return rewards
+    """Share of the answer's content words found in the sample's extract: the grounding filter's own measure
+    (0 for an answer with no content words)."""
+    return [
+        grounding_overlap(completion_text(completion), source or "", min_word_length) or 0.0
+        for completion, source in zip(completions, extract, strict=True)
+    ]
 
 
 def rouge_l_reward(prompts: list, completions: list, *, answer: Sequence[str], **columns: Any) -> list[float]:

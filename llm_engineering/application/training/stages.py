@@ -66,12 +66,27 @@ def _reward_model(stage: Any, start: TrainedStage | None, inputs: StageInputs, o
     )  # fmt: skip
 
 
+def _online_rl(stage: Any, start: TrainedStage | None, inputs: StageInputs, output_dir: Path) -> StageResult:
+    from llm_engineering.application.training.online_rl import train_online_rl
+
+    # The `reward_model` reward scores with the latest reward_model stage trained before this one.
+    reward_models = [earlier for earlier in inputs.earlier.values() if earlier.kind == "reward_model"]
+    context = {"reward_model_dir": str(reward_models[-1].model_dir)} if reward_models else {}
+    return train_online_rl(
+        _required_start(stage, start).model_dir, inputs.instruction_dataset, inputs.base_model, stage, output_dir,
+        max_train_samples=inputs.max_train_samples, device=inputs.device, report_to=inputs.report_to,
+        reward_context=context,
+    )  # fmt: skip
+
+
 RUNNERS: dict[str, Runner] = {
     "sft": _sft,
     "dpo": _alignment,
     "kto": _alignment,
     "orpo": _alignment,
     "reward_model": _reward_model,
+    "grpo": _online_rl,
+    "rloo": _online_rl,
 }
 
 

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from llm_engineering.domain.config.base import StrictModel, repeated
 from llm_engineering.domain.config.llm import LLMConfig
-from llm_engineering.domain.config.training import OptimizationConfig
+from llm_engineering.domain.config.training_blocks import OptimizationConfig
 
 # ---------------------------------------------------------------- built-in reward functions' params
 

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from llm_engineering.domain.config.base import StrictModel
 from llm_engineering.domain.config.reward_model_stage import RewardModelStageConfig
+from llm_engineering.domain.config.rl_stages import GrpoStageConfig, RlooStageConfig
 from llm_engineering.domain.config.training_blocks import (  # noqa: F401 - re-exported: the training config's names
     FLASH_ATTENTION,
     GPU_ONLY_OPTIMIZERS,
@@ -125,7 +126,6 @@ class TrackingConfig(StrictModel):
     comet: bool = Field(True, description="Comet experiment: offline unless COMET_API_KEY is set")
 
 
-
 # ---------------------------------------------------------------- training stages
 # One config model per stage kind (as TRL has one config dataclass per trainer), told apart by `kind`, which is
 # required: ZenML drops default values when it stores step parameters, and the union needs the tag.
@@ -156,7 +156,10 @@ class AlignmentStage(StageBase, AlignmentConfig):
         return self.kind
 
 
-TrainingStage = Annotated[SftStage | AlignmentStage | RewardModelStageConfig, Field(discriminator="kind")]
+TrainingStage = Annotated[
+    SftStage | AlignmentStage | RewardModelStageConfig | GrpoStageConfig | RlooStageConfig, Field(discriminator="kind")
+]
+TRAINED_MODEL_KINDS = ("dpo", "kto", "orpo", "grpo", "rloo")  # stages that continue a trained model, not the base
 POLICY_KINDS = ("sft", "dpo", "kto", "orpo", "grpo", "rloo", "distill")  # stages whose output is a causal LM
 PREFERENCE_KINDS = ("dpo", "kto", "orpo", "reward_model")  # stages that train on the preference dataset
 
@@ -257,10 +260,19 @@ class TrainingParameters(StrictModel):
                 raise ValueError(f"stages.{index}.start_from: {start!r} is not an earlier stage ({names[:index]})")
             if start != "base" and kinds[start] not in POLICY_KINDS:
                 raise ValueError(f"stages.{index}.start_from: {start!r} is a {kinds[start]} stage, not a policy model")
-            if stage.kind in ("dpo", "kto", "orpo") and start == "base":
+            if stage.kind in TRAINED_MODEL_KINDS and start == "base":
                 raise ValueError(
                     f"stages.{index} ({stage.kind}) aligns a trained model, but starts from the base model: put an "
                     "sft stage before it, or name one in start_from"
+                )
+            uses_trained_reward_model = any(
+                spec.name == "reward_model" and spec.params.get("folder") is None
+                for spec in getattr(stage, "rewards", [])
+            )
+            if uses_trained_reward_model and "reward_model" not in [kinds[n] for n in names[:index]]:
+                raise ValueError(
+                    f"stages.{index} ({stage.kind}) rewards with reward_model, but no reward_model stage comes before "
+                    "it: add one, or set the reward's params.folder"
                 )
             adapter = methods.get(start)
             prompt_learning = adapter is not None and adapter.method in PROMPT_LEARNING_METHODS
