@@ -16,7 +16,7 @@ def test_gpu_config_carries_step_operator_resources_and_image() -> None:
     from zenml.config.compiler import Compiler
     from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
 
-    from llm_engineering.application.pipeline_runner import load_for
+    from llm_engineering.application.pipeline_runner import load_for, pipeline_arguments
     from pipelines.training import training
 
     zenml.save_artifact(make_instruction_dataset(2, 1), name="instruction_dataset")
@@ -24,7 +24,7 @@ def test_gpu_config_carries_step_operator_resources_and_image() -> None:
     loaded = load_for("training", PROJECT_ROOT / "configs" / "training-gpu.yaml")
     run_config = PipelineRunConfiguration.model_validate(loaded.zenml)
     pipeline = training.copy()
-    pipeline.prepare(**{name: getattr(loaded.parameters, name) for name in type(loaded.parameters).model_fields})
+    pipeline.prepare(**pipeline_arguments(loaded.parameters))
     Compiler()._apply_run_configuration(pipeline=pipeline, config=run_config)  # pipeline-level settings
 
     assert pipeline.configuration.settings["docker"].parent_image == "llm-engineering-gpu:latest"
