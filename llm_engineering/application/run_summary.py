@@ -53,6 +53,43 @@ def print_failed_run(message: str, console: Console | None = None) -> None:
         print_run_summary(Client().get_pipeline_run(runs[0].id), console)
 
 
+def print_stopped_run(signum: int, console: Console | None = None) -> None:
+    """The run was stopped by SIGTERM / Ctrl-C: one line saying where, marked stopped in ZenML with the reason."""
+    import signal
+
+    from zenml import log_metadata
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+    from zenml.orchestrators.publish_utils import publish_pipeline_run_status_update, publish_stopped_step_run
+
+    console = console or Console(stderr=True)
+    name = signal.Signals(signum).name
+    runs = Client().list_pipeline_runs(sort_by="desc:created", size=1).items
+    where, done = "before its first step", []
+    if runs:
+        run = Client().get_pipeline_run(runs[0].id)
+        finished = (ExecutionStatus.COMPLETED, ExecutionStatus.CACHED)
+        done = [step_name for step_name, step in run.steps.items() if step.status in finished]
+        stopped = [step_name for step_name, step in run.steps.items() if step.status not in finished]
+        where = f"in step {stopped[-1]}" if stopped else "between steps"
+        reason = f"stopped by {name} {where}"
+        try:
+            for step_name in stopped:  # a step the signal left "running"; ZenML files an interrupted one as failed
+                if not run.steps[step_name].status.is_finished:
+                    publish_stopped_step_run(run.steps[step_name].id)
+            if not run.status.is_finished:
+                publish_pipeline_run_status_update(run.id, ExecutionStatus.STOPPED, status_reason=reason)
+            log_metadata({"stopped_by": name, "stopped": reason}, run_id_name_or_prefix=run.id)
+        except Exception as exc:  # noqa: BLE001 - the line below matters more than the bookkeeping
+            console.print(f"(could not record the stop in ZenML: {exc})", highlight=False)
+    console.print(
+        f"[bold yellow]stopped by {name}[/] {where}, after {len(done)} completed step(s); no later step ran and "
+        "nothing half-done was published. The next run resumes: stored chunks, cached LLM answers and training "
+        "checkpoints are kept.",
+        highlight=False,
+    )
+
+
 def print_run_summary(run: Any, console: Console | None = None) -> None:
     console = console or Console()
     if run is None:

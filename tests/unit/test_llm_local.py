@@ -68,3 +68,26 @@ def test_backtranslation_with_the_local_model_on_real_chunks(provider: LocalTran
         assert sample.instruction and len(sample.instruction) <= 300
     for failure in result.failures:
         assert failure.error.startswith("after repair") and failure.raw_output
+
+
+def test_an_interruption_stops_the_batch_instead_of_being_counted_as_failed_prompts() -> None:
+    """The probe: ZenML's SIGTERM handler raised inside generation, the provider took it for a bad prompt, retried
+    every prompt one by one and the step ran on for minutes. A real error still fails only its prompt."""
+    from zenml.exceptions import RunInterruptedException
+
+    class Tokenizer:  # the third-party object the signal lands in
+        def __init__(self, error: Exception) -> None:
+            self.error, self.calls = error, 0
+
+        def __call__(self, *args: object, **kwargs: object) -> None:
+            self.calls += 1
+            raise self.error
+
+    provider = LocalTransformersProvider(LLMConfig(cache=False))
+    interrupted = Tokenizer(RunInterruptedException("The execution was interrupted."))
+    with pytest.raises(RunInterruptedException):
+        provider._generate_batch(interrupted, None, ["a", "b", "c"], 0.0, 4, 0)
+    assert interrupted.calls == 1  # not retried prompt by prompt
+    broken = Tokenizer(ValueError("bad prompt"))
+    results = provider._generate_batch(broken, None, ["a", "b"], 0.0, 4, 0)
+    assert [error for _, _, error in results] == ["ValueError: bad prompt"] * 2 and broken.calls == 3

@@ -34,6 +34,7 @@ from llm_engineering.domain.config.rl_stages import (
     RewardSpec,
     is_dotted_path,
 )
+from llm_engineering.infrastructure.interruption import is_interruption
 
 Completion = str | list[dict[str, str]]
 RewardCallable = Callable[..., list[float]]
@@ -306,6 +307,8 @@ class RewardFunction:
         try:
             rewards = self.function(prompts=prompts, completions=completions, **columns)
         except Exception as error:
+            if is_interruption(error):  # SIGTERM/Ctrl-C, not the function's fault
+                raise
             raise RewardFunctionError(
                 f"reward function {self.name!r} failed on batch {batch}: {type(error).__name__}: {error}"
             ) from error

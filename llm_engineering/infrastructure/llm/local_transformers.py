@@ -12,6 +12,7 @@ from typing import Any
 
 from llm_engineering.domain.config.llm import LLMConfig
 from llm_engineering.infrastructure.base_model import resolve_base_model
+from llm_engineering.infrastructure.interruption import is_interruption
 from llm_engineering.infrastructure.llm.base import (
     ChatRequest,
     ChatResult,
@@ -86,6 +87,8 @@ class LocalTransformersProvider:
         try:
             return self._run(tokenizer, model, prompts, temperature, max_new_tokens, offset)
         except Exception as error:  # one bad prompt must not sink its batch
+            if is_interruption(error):  # SIGTERM/Ctrl-C: stop the step, do not retry prompt by prompt
+                raise
             if len(prompts) == 1:
                 return [("", Usage(), f"{type(error).__name__}: {error}")]
             # Retry one by one, so only the prompt that fails is reported failed.
