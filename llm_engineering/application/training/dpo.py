@@ -22,14 +22,17 @@ from llm_engineering.application.training.data_preparation import (
 )
 from llm_engineering.application.training.divergence import DivergenceGuard
 from llm_engineering.application.training.sft import FINAL_FOLDER
-from llm_engineering.application.training.trainer_arguments import final_metrics, log_history_of, shared_arguments
+from llm_engineering.application.training.trainer_arguments import (
+    final_metrics,
+    log_history_of,
+    save_continued_policy,
+    shared_arguments,
+)
 from llm_engineering.domain.config.training import AlignmentConfig, BaseModelConfig
 from llm_engineering.domain.training import StageResult
 from llm_engineering.infrastructure.causal_lm import (
-    TrainingInfo,
     load_trained_model,
     read_training_info,
-    write_training_info,
 )
 
 
@@ -80,11 +83,6 @@ def train_dpo(
     metrics = final_metrics(trainer)
     final = output_dir / FINAL_FOLDER
     trained = trainer.accelerator.unwrap_model(trainer.model)
-    if sft_info.is_adapter:
-        trained.save_pretrained(str(final), selected_adapters=["default"])  # not TRL's frozen "ref" copy
-    else:
-        trained.save_pretrained(str(final))
-    tokenizer.save_pretrained(str(final))
-    write_training_info(final, TrainingInfo(**{**sft_info.model_dump(), "stage": config.method}))
+    save_continued_policy(trained, tokenizer, final, sft_info, config.method)
     metrics.update({"train_pairs": len(train_split), "test_pairs": len(preference_dataset["test"])})
     return StageResult(model_dir=final, metrics=metrics, log_history=log_history_of(trainer), resumed_from=resume)

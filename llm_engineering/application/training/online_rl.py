@@ -26,15 +26,17 @@ from llm_engineering.application.training.reward_functions import (
     resolve_reward,
 )
 from llm_engineering.application.training.sft import FINAL_FOLDER
-from llm_engineering.application.training.trainer_arguments import log_history_of, shared_arguments
+from llm_engineering.application.training.trainer_arguments import (
+    log_history_of,
+    save_continued_policy,
+    shared_arguments,
+)
 from llm_engineering.domain.config.rl_stages import GrpoStageConfig, RlooStageConfig
 from llm_engineering.domain.config.training import BaseModelConfig
 from llm_engineering.domain.training import StageResult
 from llm_engineering.infrastructure.causal_lm import (
-    TrainingInfo,
     load_trained_model,
     read_training_info,
-    write_training_info,
 )
 
 # Columns the reward functions may read, besides the prompt (the rest of a sample is not passed on).
@@ -79,12 +81,7 @@ def train_online_rl(
     after = heldout_rewards(trained, tokenizer, heldout_split, rewards, config.max_completion_length)
 
     final = output_dir / FINAL_FOLDER
-    if policy.is_adapter:
-        trained.save_pretrained(str(final), selected_adapters=["default"])  # not TRL's frozen "ref" copy
-    else:
-        trained.save_pretrained(str(final))
-    tokenizer.save_pretrained(str(final))
-    write_training_info(final, TrainingInfo(**{**policy.model_dump(), "stage": config.kind}))
+    save_continued_policy(trained, tokenizer, final, policy, config.kind)
 
     history = log_history_of(trainer)
     metrics = {

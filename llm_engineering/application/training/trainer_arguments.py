@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_engineering.domain.config.training import OptimizationConfig
+from llm_engineering.infrastructure.causal_lm import TrainingInfo, write_training_info
 
 
 def shared_arguments(optimization: OptimizationConfig, output_dir: Path, device: str, report_to: list[str]) -> dict:
@@ -58,3 +59,15 @@ def final_metrics(trainer: Any) -> dict[str, float]:
     if norms:
         metrics["max_grad_norm_seen"] = float(max(norms))
     return metrics
+
+
+def save_continued_policy(trained: Any, tokenizer: Any, final: Path, start: TrainingInfo, stage: str) -> None:
+    """A stage that continued a trained policy (alignment, online RL) writes its folder as that policy was: the
+    adapter alone (not TRL's frozen "ref" copy) or the full weights, the tokenizer, and training_info naming the
+    stage."""
+    if start.is_adapter:
+        trained.save_pretrained(str(final), selected_adapters=["default"])
+    else:
+        trained.save_pretrained(str(final))
+    tokenizer.save_pretrained(str(final))
+    write_training_info(final, TrainingInfo(**{**start.model_dump(), "stage": stage}))
