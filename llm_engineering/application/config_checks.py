@@ -72,15 +72,16 @@ def check_feature_engineering(parameters: FeatureEngineeringParameters, findings
         return
     if datasets.llm.provider == "local":  # an openai model is whatever the server serves
         findings.model("parameters.datasets.llm.model", datasets.llm.model, BUNDLED_LLMS, hub=True)
-    for index, eval_set in enumerate(datasets.decontamination.eval_sets if datasets.decontamination else []):
-        name = f"parameters.datasets.decontamination.eval_sets.{index}"
-        try:
-            items = load_eval_items(eval_set)
-        except (ValueError, OSError) as exc:
-            findings.errors.append((name, str(exc)))
-            continue
-        if not items:
-            findings.warnings.append((name, f"eval set {eval_set.name!r} ({eval_set.path}) has no items"))
+    for stage, decontamination in datasets.decontamination_stages():
+        for index, eval_set in enumerate(decontamination.eval_sets):
+            name = f"parameters.datasets.{stage}.eval_sets.{index}"
+            try:
+                items = load_eval_items(eval_set)
+            except (ValueError, OSError) as exc:
+                findings.errors.append((name, str(exc)))
+                continue
+            if not items:
+                findings.warnings.append((name, f"eval set {eval_set.name!r} ({eval_set.path}) has no items"))
 
 
 def check_training(parameters: TrainingParameters, findings: Findings) -> None:

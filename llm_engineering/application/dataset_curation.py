@@ -1,21 +1,129 @@
-"""Generated samples -> curated samples: quality filters, dedup (also against the previous dataset
-version), decontamination; then the leak-free split into train and test.
+"""Generated samples -> curated samples: the configured curation stages, in order; then the leak-free split
+into train and test.
 
-Every removal is kept as a `RemovedSample` with its stage and reason, and counted per stage.
+`datasets.curation.stages` lists the stages; `STAGE_RUNNERS` maps each kind to the function that runs it. A runner
+takes the samples the previous stage kept and returns what it keeps, each removal as a `RemovedSample` (the stage's
+name, the reason and, where the stage measures one, a score) and its removals by reason (filter, dedup or
+contamination method). The report keeps one `StageCount` per stage that ran, in order. Dedup stages also dedup against
+the previous dataset version, whose samples are never removed.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from llm_engineering.application.dataset_split import split_by_document
 from llm_engineering.application.decontamination import decontaminate
 from llm_engineering.application.dedup import EmbedFunction, deduplicate
-from llm_engineering.application.quality_filters import apply_filters
+from llm_engineering.application.quality_filters import run_filter
 from llm_engineering.application.sample_text import Sample
+from llm_engineering.domain.config.curation_stages import (
+    FILTER_KINDS,
+    STAGE_MODELS,
+    CurationStageBase,
+    DecontaminationStage,
+    ExactDedupStage,
+    MinhashDedupStage,
+    SemanticDedupStage,
+)
 from llm_engineering.domain.config.dataset_generation import DatasetGenerationConfig
+from llm_engineering.domain.config.dataset_quality import (
+    DedupConfig,
+    ExactDedupConfig,
+    MinHashConfig,
+    SemanticDedupConfig,
+)
 from llm_engineering.domain.samples import CurationReport, FailedGeneration, RemovedSample, StageCount
+
+
+@dataclass
+class CurationContext:
+    """What stages need besides the samples: the embedder (semantic dedup) and the previous version (dedup)."""
+
+    embed: EmbedFunction | None = None
+    previous: Sequence[Any] = ()
+
+
+@dataclass
+class StageOutcome:
+    kept: list[Any]
+    removed: list[RemovedSample]
+    removed_by_reason: dict[str, int]
+    contamination: dict[str, dict[str, int]] = field(default_factory=dict)  # eval set -> method -> removed
+
+
+StageRunner = Callable[[list[Any], Any, CurationContext], StageOutcome]
+
+
+def _filter(samples: list[Any], stage: Any, _context: CurationContext) -> StageOutcome:
+    kept, removed = run_filter(samples, stage.kind, stage, stage.name)
+    return StageOutcome(kept, removed, {stage.kind: len(removed)})
+
+
+def _dedup(method: str) -> StageRunner:
+    """One dedup method, against the previous version too; the others switched off."""
+
+    def run(samples: list[Any], stage: Any, context: CurationContext) -> StageOutcome:
+        off = {"exact": ExactDedupConfig(enabled=False), "minhash": MinHashConfig(enabled=False),
+               "semantic": SemanticDedupConfig(enabled=False)}  # fmt: skip
+        if isinstance(stage, ExactDedupStage):
+            off["exact"] = ExactDedupConfig()
+        elif isinstance(stage, MinhashDedupStage):
+            off["minhash"] = MinHashConfig.model_validate(stage.model_dump(include=set(MinHashConfig.model_fields)))
+        elif isinstance(stage, SemanticDedupStage):
+            params = stage.model_dump(include=set(SemanticDedupConfig.model_fields))
+            off["semantic"] = SemanticDedupConfig.model_validate(params)
+        kept, removed, report = deduplicate(samples, DedupConfig(**off), embed=context.embed, previous=context.previous)
+        return StageOutcome(kept, _renamed(removed, f"dedup:{method}", stage.name), report.removed_by_method)
+
+    return run
+
+
+def _decontaminate(samples: list[Any], stage: DecontaminationStage, _context: CurationContext) -> StageOutcome:
+    kept, removed, report = decontaminate(samples, stage)
+    per_set = {eval_set.name: eval_set.removed_by_method for eval_set in report.eval_sets}
+    return StageOutcome(kept, _renamed(removed, "decontamination", stage.name), report.removed_by_method, per_set)
+
+
+def _renamed(removed: list[RemovedSample], default: str, name: str) -> list[RemovedSample]:
+    """`dedup:minhash` -> the stage's own name; `decontamination:ngram` keeps its method after the name."""
+    if name == default:
+        return removed
+    return [r.model_copy(update={"stage": name + r.stage.removeprefix(default)}) for r in removed]
+
+
+STAGE_RUNNERS: dict[str, StageRunner] = {
+    **dict.fromkeys(FILTER_KINDS, _filter),
+    "exact_dedup": _dedup("exact"),
+    "minhash_dedup": _dedup("minhash"),
+    "semantic_dedup": _dedup("semantic"),
+    "decontamination": _decontaminate,
+}
+if set(STAGE_RUNNERS) != set(STAGE_MODELS):  # the config's kinds and this registry must not drift apart
+    raise RuntimeError(f"curation stage registry mismatch: {sorted(set(STAGE_RUNNERS) ^ set(STAGE_MODELS))}")
+
+
+def run_stages(
+    samples: Sequence[Sample], stages: Sequence[CurationStageBase], context: CurationContext
+) -> tuple[list[Sample], list[RemovedSample], list[StageCount], dict[str, dict[str, int]]]:
+    """Kept samples, removed ones, one StageCount per stage that ran, and removals per eval set and method."""
+    current = list(samples)
+    removed: list[RemovedSample] = []
+    counts: list[StageCount] = []
+    contamination: dict[str, Counter[str]] = {}
+    for stage in stages:
+        if not stage.enabled:
+            continue
+        outcome = STAGE_RUNNERS[stage.kind](current, stage, context)  # type: ignore[attr-defined]
+        counts.append(_stage(stage.name or stage.default_name, current, outcome.kept, outcome.removed_by_reason))
+        for eval_set, by_method in outcome.contamination.items():
+            contamination.setdefault(eval_set, Counter()).update(by_method)
+        removed += outcome.removed
+        current = outcome.kept
+    return current, removed, counts, {name: _nonzero(dict(c)) for name, c in contamination.items()}
 
 
 def curate(
@@ -26,35 +134,27 @@ def curate(
     embed: EmbedFunction | None,
     previous: Sequence[Sample] = (),
     usage: dict[str, float] | None = None,
+    dropped: Sequence[RemovedSample] = (),
+    answers_generated: int = 0,
+    answers_truncated: int = 0,
 ) -> tuple[list[Sample], list[RemovedSample], CurationReport]:
+    """`dropped`: what generation already dropped (a truncated answer), counted in the report and kept with the
+    removed samples."""
     report = CurationReport(
         dataset=name,
         previous_version_samples=len(previous),
         generation_failures=len(failures),
         failures_by_reason=dict(Counter(f.kind for f in failures)),
         usage=usage or {},
+        dropped_at_generation=dict(Counter(r.reason for r in dropped)),
+        answers_generated=answers_generated,
+        answers_truncated=answers_truncated,
     )
-    removed: list[RemovedSample] = []
-    samples = list(generated)
-
-    kept, dropped, counts = apply_filters(samples, config.quality_filters)
-    report.stages.append(_stage("quality filters", samples, kept, counts))
-    removed += dropped
-    samples = kept
-
-    kept, dropped, dedup_report = deduplicate(samples, config.dedup, embed=embed, previous=previous)
-    report.stages.append(_stage("dedup", samples, kept, dedup_report.removed_by_method))
-    removed += dropped
-    samples = kept
-
-    if config.decontamination is not None:
-        kept, dropped, contamination = decontaminate(samples, config.decontamination)
-        report.stages.append(_stage("decontamination", samples, kept, contamination.removed_by_method))
-        report.decontamination = {s.name: _nonzero(s.removed_by_method) for s in contamination.eval_sets}
-        removed += dropped
-        samples = kept
+    samples, removed, report.stages, report.decontamination = run_stages(
+        generated, config.curation.stages, CurationContext(embed=embed, previous=previous)
+    )
     report.new_samples = len(samples)
-    return samples, removed, report
+    return samples, [*dropped, *removed], report
 
 
 def assign_splits(

@@ -4,9 +4,11 @@ histograms and a few samples. Plain HTML with CSS bars: no plotting library, ren
 from __future__ import annotations
 
 from html import escape
+from statistics import mean, median
 
 from datasets import DatasetDict
 
+from llm_engineering.application.sample_text import ends_mid_sentence
 from llm_engineering.domain.samples import CurationReport
 
 STYLE = """<style>
@@ -58,6 +60,11 @@ def render_dataset_report(report: CurationReport, dataset: DatasetDict, kind: st
     if report.failures_by_reason:
         rows = "".join(f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in report.failures_by_reason.items())
         parts.append(f"<h2>Generation failures</h2><table>{rows}</table>")
+    if report.dropped_at_generation:
+        rows = "".join(f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in report.dropped_at_generation.items())
+        parts.append(f"<h2>Dropped at generation</h2><table>{rows}</table>")
+    if kind == "preference":
+        parts.append(_chosen_vs_rejected(report, dataset))
     if report.decontamination:
         rows = "".join(
             f"<tr><td>{escape(name)}</td><td>{escape(', '.join(f'{k}: {v}' for k, v in counts.items()))}</td></tr>"
@@ -80,3 +87,30 @@ def render_dataset_report(report: CurationReport, dataset: DatasetDict, kind: st
                 + "</div><hr>"
             )
     return "".join(parts)
+
+
+def _chosen_vs_rejected(report: CurationReport, dataset: DatasetDict) -> str:
+    """Length and completeness of each side over the whole version: a side much longer, or more often cut off, than
+    the other teaches DPO that difference instead of grounding."""
+    rows = []
+    for side in ("chosen", "rejected"):
+        texts = [text for split in dataset for text in dataset[split][side]]
+        words = [len(text.split()) for text in texts]
+        cut = sum(ends_mid_sentence(text) for text in texts)
+        share = f"{cut} ({cut / len(texts):.0%})" if texts else "0"
+        rows.append(
+            f"<tr><td>{side}</td><td>{len(texts)}</td><td>{mean(words) if words else 0:.1f}</td>"
+            f"<td>{median(words) if words else 0:.1f}</td><td>{share}</td></tr>"
+        )
+    generated = report.answers_generated
+    budget = (
+        f"<p>this run generated {generated} answers, {report.answers_truncated} "
+        f"({report.answers_truncated / generated:.0%}) cut off by the token budget; a pair is kept only with "
+        "complete answers</p>"
+        if generated
+        else ""
+    )
+    return (
+        "<h2>Chosen vs rejected</h2><table><tr><th></th><th>answers</th><th>mean words</th><th>median words</th>"
+        f"<th>ends mid-sentence</th></tr>{''.join(rows)}</table>{budget}"
+    )

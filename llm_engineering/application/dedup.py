@@ -81,6 +81,7 @@ def deduplicate(
                     sample_id=removed_sample.sample_id,
                     stage=f"dedup:{method}",
                     reason=f"{method} duplicate of {kept_sample.sample_id} (similarity {similarity:.3f})",
+                    score=round(similarity, 4),
                     matched=kept_sample.sample_id,
                     text=texts[alive[local_removed]],
                 )

@@ -2,13 +2,15 @@
 
 Each filter takes a sample and its parsed params and returns None (keep) or the reason to drop it.
 Filters run in the configured order; a sample is counted against the first filter that drops it.
+As a curation stage (`run_filter`), a filter is a block that judges each sample as (keep, reason, score), like
+datatrove's filters; the score is what the filter measured, where it measures one (`SCORES`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from llm_engineering.application.sample_text import Sample, answer_of, instruction_of
 from llm_engineering.domain.config.dataset_quality import (
@@ -229,6 +231,52 @@ if set(FILTERS) != set(FILTER_PARAMS):  # the config's names and this registry m
     raise RuntimeError(f"filter registry mismatch: {sorted(set(FILTERS) ^ set(FILTER_PARAMS))}")
 
 
+# What a filter measured, for the removed sample's score: only filters that compute a number have one.
+SCORES: dict[str, Callable[[InstructionSample | PreferenceSample, Any], float | None]] = {
+    "grounding": lambda sample, params: grounding_overlap(answer_of(sample), sample.extract, params.min_word_length),
+}
+
+
+class Verdict(NamedTuple):
+    keep: bool
+    reason: str | None = None
+    score: float | None = None
+
+
+def judge(name: str, sample: InstructionSample | PreferenceSample, params: Any) -> Verdict:
+    """One filter's (keep, reason, score) for one sample."""
+    reason = FILTERS[name](sample, params)
+    if reason is None:
+        return Verdict(True)
+    score = SCORES[name](sample, params) if name in SCORES else None
+    return Verdict(False, reason, None if score is None else round(score, 4))
+
+
+def run_filter(
+    samples: Sequence[Sample], name: str, params: Any, stage: str
+) -> tuple[list[Sample], list[RemovedSample]]:
+    """One filter as a curation stage: kept samples (input order) and the removed ones, under `stage`."""
+    kept: list[Sample] = []
+    removed: list[RemovedSample] = []
+    for sample in samples:
+        verdict = judge(name, sample, params)
+        if verdict.keep:
+            kept.append(sample)
+        else:
+            removed.append(_removed(sample, stage, verdict))
+    return kept, removed
+
+
+def _removed(sample: InstructionSample | PreferenceSample, stage: str, verdict: Verdict) -> RemovedSample:
+    return RemovedSample(
+        sample_id=sample.sample_id,
+        stage=stage,
+        reason=verdict.reason or "",
+        score=verdict.score,
+        text=f"{instruction_of(sample)}\n{answer_of(sample)}",
+    )
+
+
 def apply_filters(
     samples: Sequence[Sample], config: QualityFilterConfig
 ) -> tuple[list[Sample], list[RemovedSample], dict[str, int]]:
@@ -238,18 +286,11 @@ def apply_filters(
     kept: list[Sample] = []
     removed: list[RemovedSample] = []
     for sample in samples:
-        for name, check, params in active:
-            reason = check(sample, params)
-            if reason is not None:
+        for name, _, params in active:
+            verdict = judge(name, sample, params)
+            if not verdict.keep:
                 counts[name] += 1
-                removed.append(
-                    RemovedSample(
-                        sample_id=sample.sample_id,
-                        stage=f"filter:{name}",
-                        reason=reason,
-                        text=f"{instruction_of(sample)}\n{answer_of(sample)}",
-                    )
-                )
+                removed.append(_removed(sample, f"filter:{name}", verdict))
                 break
         else:
             kept.append(sample)

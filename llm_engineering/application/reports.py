@@ -74,10 +74,15 @@ def summarize(data: BaseModel) -> dict[str, Any]:
             "samples": len(data.samples),
             "failed": len(data.failures),
             "failed_by_reason": dict(Counter(f.kind for f in data.failures)),
+            "dropped": len(data.dropped),
+            "dropped_by_reason": dict(Counter(r.reason for r in data.dropped)),
             **{f"llm_{k}": v for k, v in data.usage.items()},
         }
         if isinstance(data, GeneratedInstructions):
             summary["extracts"] = data.extracts
+        else:
+            summary["answers_generated"] = data.answers_generated
+            summary["answers_truncated"] = data.answers_truncated
         return summary
     if isinstance(data, (CuratedInstructions, CuratedPreferences)):
         return {
@@ -119,6 +124,12 @@ def render_markdown(data: BaseModel) -> str:
         removed = data.samples if isinstance(data, RemovedSamples) else data.removed
         lines += ["", "## removed samples", "", "| sample | stage | reason | matched |", "|---|---|---|---|"]
         lines += [f"| {r.sample_id[:12]} | {r.stage} | {r.reason} | {r.matched or ''} |" for r in removed[:MAX_ROWS]]
+    if isinstance(data, (GeneratedInstructions, GeneratedPreferences)) and data.dropped:
+        lines += ["", "## dropped at generation", "", "| sample | reason | text |", "|---|---|---|"]
+        lines += [
+            f"| {r.sample_id[:12]} | {r.reason} | {r.text[:120].replace('|', '/').replace(chr(10), ' ')} |"
+            for r in data.dropped[:MAX_ROWS]
+        ]
     if isinstance(data, (GeneratedInstructions, GeneratedPreferences)) and data.failures:
         lines += ["", "## failed generations", "", "| chunk | error | raw output |", "|---|---|---|"]
         lines += [

@@ -14,6 +14,8 @@ from llm_engineering.domain.samples import InstructionSample, PreferenceSample
 Sample = TypeVar("Sample", InstructionSample, PreferenceSample)
 
 _PUNCTUATION = re.compile(r"[^\w\s]")
+# How a complete answer ends: a sentence, a closing bracket or quote, a code fence, emphasis, a table row.
+_COMPLETE_ENDING = re.compile(r"""[.!?…)\]}"'`»*|]\s*$""")
 
 
 def instruction_of(sample: InstructionSample | PreferenceSample) -> str:
@@ -49,3 +51,9 @@ def normalised_words(text: str) -> list[str]:
 def normalise_text(text: str) -> str:
     """Lowercase, punctuation stripped, whitespace collapsed: `"Hello,  World!"` -> `"hello world"`."""
     return " ".join(normalised_words(text))
+
+
+def ends_mid_sentence(text: str) -> bool:
+    """The text stops without closing punctuation (a sentence, bracket, quote or code fence): it looks cut off."""
+    stripped = text.rstrip()
+    return bool(stripped) and not _COMPLETE_ENDING.search(stripped)

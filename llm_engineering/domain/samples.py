@@ -36,8 +36,12 @@ class RemovedSample(BaseModel):
     """A sample a filter, dedup or decontamination removed, and why: nothing goes silently."""
 
     sample_id: str
-    stage: str = Field(description="e.g. filter:length, dedup:minhash, decontamination:ngram")
+    stage: str = Field(
+        description="the curation stage's name (e.g. filter:length, dedup:minhash; decontamination:ngram names the "
+        "method too), or generation:<check> for a pair dropped while it was generated"
+    )
     reason: str
+    score: float | None = Field(None, description="what the stage measured, if it measures (overlap, similarity)")
     matched: str | None = Field(None, description="the kept sample id or eval-set item it matched")
     text: str = ""
 
@@ -72,6 +76,7 @@ class Extract(BaseModel):
 class GeneratedInstructions(BaseModel):
     samples: list[InstructionSample] = []
     failures: list[FailedGeneration] = []
+    dropped: list[RemovedSample] = Field([], description="generated, then dropped for its quality: not a failure")
     extracts: int = 0
     usage: dict[str, float] = {}
 
@@ -79,6 +84,11 @@ class GeneratedInstructions(BaseModel):
 class GeneratedPreferences(BaseModel):
     samples: list[PreferenceSample] = []
     failures: list[FailedGeneration] = []
+    dropped: list[RemovedSample] = Field(
+        [], description="pairs generated, then dropped (a truncated answer): counted apart from the failures"
+    )
+    answers_generated: int = Field(0, description="answers this step generated (rejected answers or candidates)")
+    answers_truncated: int = Field(0, description="of those, cut off by the token budget (finish_reason length)")
     usage: dict[str, float] = {}
 
 
@@ -102,6 +112,9 @@ class CurationReport(BaseModel):
     failures_by_reason: dict[str, int] = {}
     usage: dict[str, float] = {}
     decontamination: dict[str, dict[str, int]] = {}
+    dropped_at_generation: dict[str, int] = Field({}, description="reason -> pairs generated but dropped")
+    answers_generated: int = 0
+    answers_truncated: int = Field(0, description="generated answers cut off by the token budget")
 
 
 class CuratedInstructions(BaseModel):

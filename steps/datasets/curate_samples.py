@@ -1,4 +1,5 @@
-"""Quality filters, dedup (also against the previous dataset version) and decontamination."""
+"""The curation stages (`datasets.curation.stages`: quality filters, dedup also against the previous dataset version,
+decontamination, in the configured order) on the generated samples."""
 
 from typing import Annotated
 
@@ -38,6 +39,9 @@ def _curate(
         Embedder(embedding.model, embedding.device, embedding.batch_size).encode,
         previous=old,
         usage=generated.usage,
+        dropped=generated.dropped,
+        answers_generated=getattr(generated, "answers_generated", 0),
+        answers_truncated=getattr(generated, "answers_truncated", 0),
     )
     return {"samples": samples, "removed": removed, "report": report}
 

@@ -11,10 +11,12 @@ import pytest
 from zenml.client import Client
 
 from llm_engineering.application.pipeline_runner import load_for, run_pipeline
+from llm_engineering.application.run_config import read_yaml
 from tests.conftest import PROJECT_ROOT, SAMPLE_CORPUS, copy_articles
 from tests.support.dataset_responder import dataset_responder, first_sentence
-from tests.support.openai_server import OpenAIStubServer
+from tests.support.openai_server import Fault, OpenAIStubServer
 
+TRUNCATED = "Instruction datasets are lumpy"  # the first sentence of sequence-packing.md, in its questions
 ARTICLES = ["lora-in-practice.md", "sequence-packing.md", "chat-templates-matter.md", "llm-as-a-judge.html"]
 
 
@@ -23,13 +25,20 @@ def corpus(tmp_path: Path) -> Path:
     return copy_articles(tmp_path / "corpus", *ARTICLES)
 
 
+def decontamination_stage(config: Path) -> int:
+    """The index of the decontamination entry in the config's `datasets.curation.stages`."""
+    stages = read_yaml(config)["parameters"]["datasets"]["curation"]["stages"]
+    return next(index for index, stage in enumerate(stages) if stage["kind"] == "decontamination")
+
+
 def overrides(tmp_path: Path, corpus: Path, base_url: str, eval_set: Path) -> list[str]:
+    stage = decontamination_stage(PROJECT_ROOT / "configs" / "feature_engineering-openai.yaml")
     return [
         f"crawl.sources=[{{name: articles, type: folder, path: '{corpus}'}}]",
         f"qdrant.path={tmp_path / 'qdrant'}",
         f"datasets.llm.base_url={base_url}",
         f"datasets.llm.cache_dir={tmp_path / 'llm_cache'}",
-        f"datasets.decontamination.eval_sets=[{{name: planted, path: '{eval_set}'}}]",
+        f"datasets.curation.stages.{stage}.eval_sets=[{{name: planted, path: '{eval_set}'}}]",
         f"datasets.export_jsonl_dir={tmp_path / 'exports'}",
         "embedding.show_progress=false",
     ]
@@ -48,6 +57,9 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
 
     with OpenAIStubServer(responder=dataset_responder) as server:
         settings = overrides(tmp_path, corpus, server.base_url, eval_set)
+        # Every answer to a question about the packing article's first extract runs out of tokens (finish_reason
+        # length): its candidates are never ranked, and its pairs are dropped as `rejected answer truncated`.
+        server.always(TRUNCATED, Fault.truncated())
         # The ZenML store is shared by the session: other tests (training) may have saved an `instruction_dataset`
         # already. The first run starts a fresh lineage instead of appending to theirs; the later runs are incremental.
         first = load_for("feature_engineering", config, [*settings, "datasets.incremental=false"])
@@ -71,6 +83,12 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
         ]
         assert {"prompt", "chosen", "rejected"} <= set(preferences["train"].column_names)
         assert all(p["chosen"] != p["rejected"] for split in preferences.values() for p in split)
+        curated_preferences = dataset("curated_preferences").load()
+        truncated = [r for r in curated_preferences.removed if r.reason == "rejected answer truncated"]
+        assert truncated and all(TRUNCATED in r.text for r in truncated)
+        assert curated_preferences.report.dropped_at_generation == {"rejected answer truncated": len(truncated)}
+        assert not [p for split in preferences.values() for p in split if TRUNCATED in p["prompt"]]
+        assert sum(len(split) for split in preferences.values()) > 0  # the other articles' pairs are kept
 
         contaminated = dataset("contaminated_samples").load()
         assert contaminated.samples and all(s.matched == "planted:0" for s in contaminated.samples)
@@ -79,9 +97,13 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
         metadata = dataset("instruction_dataset").run_metadata
         assert metadata["new_samples"] == len(instructions["train"]) + len(instructions["test"])
         assert any(s.startswith("decontamination:") for s in metadata["stages"])
+        # one row per configured curation stage, in the listed order
+        listed = first.parameters.datasets.curation.stages
+        assert [row.rsplit(": ", 1)[0] for row in metadata["stages"]] == [s.name for s in listed]
         assert (tmp_path / "exports" / "instruction_dataset.train.jsonl").is_file()
         report = dataset("dataset_report").load()
         assert "Decontamination" in report and "planted" in report
+        assert "Chosen vs rejected" in report and "<td>rejected answer truncated</td>" in report
 
         # Nothing changed: no LLM call, and no new version (the latest stays as it is), which the run says.
         published = dataset("instruction_dataset")

@@ -29,7 +29,7 @@ Responder = Callable[[dict[str, Any]], str]
 
 @dataclass(frozen=True)
 class Fault:
-    kind: Literal["rate_limited", "server_error", "slow", "malformed"]
+    kind: Literal["rate_limited", "server_error", "slow", "malformed", "truncated"]
     status: int = 500
     retry_after: float | None = None
     delay_s: float = 0.0
@@ -47,6 +47,11 @@ class Fault:
     def slow(cls, delay_s: float) -> Fault:
         """Answers correctly, but only after delay_s: longer than the client's timeout, it is a timeout."""
         return cls("slow", delay_s=delay_s)
+
+    @classmethod
+    def truncated(cls) -> Fault:
+        """Answers, with `finish_reason: "length"`: the answer ran out of max_tokens and is cut off."""
+        return cls("truncated", status=200)
 
     @classmethod
     def malformed(cls) -> Fault:
@@ -233,7 +238,11 @@ class _Handler(StubHandler):
                 "created": int(time.time()),
                 "model": body.get("model", "stub"),
                 "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "length" if fault is not None and fault.kind == "truncated" else "stop",
+                    }
                 ],
                 "usage": {
                     "prompt_tokens": prompt_tokens,

@@ -193,3 +193,48 @@ def test_json_output_needs_a_server():
         DatasetGenerationConfig(instructions={"output_format": "json", "mode": "question_answer"})
     with pytest.raises(ValueError, match="output_format 'json' is for mode 'question_answer'"):
         DatasetGenerationConfig(instructions={"output_format": "json"})
+
+
+def test_a_rejected_answer_cut_off_by_its_budget_drops_the_pair_and_the_cache_remembers(server, tmp_path, extracts):
+    """The artefact: rejected answers cut off mid-sentence at max_new_tokens, chosen ones complete, so DPO learns
+    "complete beats truncated". The server says `finish_reason: length`; that pair is dropped, counted, not lost."""
+    provider = provider_for(server, tmp_path)
+    samples = generate_instructions(
+        extracts[:2], provider, QA.model_copy(update={"pairs_per_extract": 1}), PromptFiles()
+    ).samples
+    server.always("Packing joins", Fault.truncated())  # doc-b's question, asked without its extract
+    pairs = generate_preferences(samples, provider, PreferenceGenerationConfig(), PromptFiles())
+    assert [p.document_id for p in pairs.samples] == ["doc-a"] and not pairs.failures
+    (dropped,) = pairs.dropped
+    assert (dropped.reason, dropped.stage, dropped.matched) == (
+        "rejected answer truncated",
+        "generation:complete_answers",
+        samples[1].sample_id,
+    )
+    assert dropped.text.startswith(samples[1].instruction) and "Generally speaking" in dropped.text
+    assert (pairs.answers_generated, pairs.answers_truncated) == (2, 1)
+
+    calls = server.request_count
+    again = generate_preferences(samples, provider, PreferenceGenerationConfig(), PromptFiles())
+    assert server.request_count == calls  # a rerun is free: the cache kept the answer and its finish_reason
+    assert [d.sample_id for d in again.dropped] == [dropped.sample_id]
+    assert [p.sample_id for p in again.samples] == [p.sample_id for p in pairs.samples]
+
+
+def test_a_truncated_candidate_is_never_ranked(server, tmp_path, extracts):
+    provider = provider_for(server, tmp_path)
+    samples = generate_instructions(
+        extracts[:2], provider, QA.model_copy(update={"pairs_per_extract": 1}), PromptFiles()
+    ).samples
+    server.always("Answer in detail.", Fault.truncated())  # one of the two styled candidates, for every question
+    config = PreferenceGenerationConfig(strategy="judge_ranked", candidates=3)
+    pairs = generate_preferences(samples, provider, config, PromptFiles())
+    assert len(pairs.samples) == 2 and not pairs.dropped
+    judged = [r["messages"][0]["content"] for r in server.requests if "Grade the answer" in r["messages"][0]["content"]]
+    assert len(judged) == 2 * 2  # the grounded answer and the complete candidate; the cut-off one is not judged
+    assert (pairs.answers_generated, pairs.answers_truncated) == (4, 2)
+
+    server.always("Answer in one short sentence.", Fault.truncated())  # now every generated candidate is cut off
+    config = PreferenceGenerationConfig(strategy="judge_ranked", candidates=3, candidate_temperature=0.5)
+    pairs = generate_preferences(samples, provider, config, PromptFiles())
+    assert not pairs.samples and [d.reason for d in pairs.dropped] == ["rejected answer truncated"] * 2

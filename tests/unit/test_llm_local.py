@@ -90,4 +90,4 @@ def test_an_interruption_stops_the_batch_instead_of_being_counted_as_failed_prom
     assert interrupted.calls == 1  # not retried prompt by prompt
     broken = Tokenizer(ValueError("bad prompt"))
     results = provider._generate_batch(broken, None, ["a", "b"], 0.0, 4, 0)
-    assert [error for _, _, error in results] == ["ValueError: bad prompt"] * 2 and broken.calls == 3
+    assert [error for _, _, error, _ in results] == ["ValueError: bad prompt"] * 2 and broken.calls == 3

@@ -4,6 +4,11 @@
   answer to the same question without the extract.
 - judge_ranked: k candidate answers (the grounded one plus k-1 written in different styles without
   the extract) are scored 1-5 by an LLM judge; best vs worst, ties are reported, not guessed.
+
+Every answer generated here must be complete: it ended on the model's own stop within its token budget. A cut-off
+one (finish_reason 'length') would teach DPO "complete beats truncated" instead of "grounded beats ungrounded", so
+it is never ranked, and a pair left without a complete rejected answer is dropped (`rejected answer truncated`),
+counted in `dropped` (not a generation failure: the call worked), never silently.
 """
 
 from __future__ import annotations
@@ -12,10 +17,17 @@ from llm_engineering.application.dataset_generation.parsing import ParseError, p
 from llm_engineering.application.dataset_generation.prompts import render
 from llm_engineering.domain.config.dataset_generation import PreferenceGenerationConfig, PromptFiles
 from llm_engineering.domain.documents import content_hash
-from llm_engineering.domain.samples import FailedGeneration, GeneratedPreferences, InstructionSample, PreferenceSample
+from llm_engineering.domain.samples import (
+    FailedGeneration,
+    GeneratedPreferences,
+    InstructionSample,
+    PreferenceSample,
+    RemovedSample,
+)
 from llm_engineering.infrastructure.llm.base import ChatRequest, ChatResult, LLMProvider
 
 CANDIDATE_STYLES = ["", "Answer in one short sentence.", "Answer in detail.", "Answer as simply as you can."]
+REJECTED_TRUNCATED = "rejected answer truncated"
 
 
 def _normalised(text: str) -> str:
@@ -60,6 +72,17 @@ def _pair(sample: InstructionSample, chosen: str, rejected: str, strategy: str) 
     )
 
 
+def _truncated(sample: InstructionSample, chosen: str, rejected: str, strategy: str) -> RemovedSample:
+    pair = _pair(sample, chosen, rejected, strategy)
+    return RemovedSample(
+        sample_id=pair.sample_id,
+        stage="generation:complete_answers",
+        reason=REJECTED_TRUNCATED,
+        matched=sample.sample_id,
+        text=f"{sample.instruction}\n{rejected}",
+    )
+
+
 def _failure(sample: InstructionSample, error: str, raw: str = "") -> FailedGeneration:
     return FailedGeneration(chunk_id=sample.chunk_id, task="preference", error=error, raw_output=raw)
 
@@ -76,8 +99,13 @@ def generate_preferences(
     output = GeneratedPreferences()
     requests = [_answer_request(s, "", 0, config, prompts, None) for s in samples]
     for sample, result in zip(samples, _generate_with_retry(provider, requests, show_progress), strict=True):
+        if result.ok and result.text.strip():
+            output.answers_generated += 1
+            output.answers_truncated += result.truncated
         if not result.ok or not result.text.strip():
             output.failures.append(_failure(sample, result.error or "empty answer after retry", result.text))
+        elif result.truncated:
+            output.dropped.append(_truncated(sample, sample.answer, result.text.strip(), config.strategy))
         elif _normalised(result.text) == _normalised(sample.answer):
             output.failures.append(_failure(sample, "rejected answer equals the chosen one", result.text))
         else:
@@ -101,11 +129,18 @@ def _judge_ranked(
     ]
     generated = _generate_with_retry(provider, requests, show_progress)
     candidates: list[list[str]] = []
+    cut_off: dict[int, str] = {}  # sample index -> a truncated candidate (for the dropped pair's record)
     for index, sample in enumerate(samples):
-        answers = [sample.answer] + [
-            r.text.strip() for r in generated[index * len(styles) : (index + 1) * len(styles)] if r.ok
-        ]
+        own = [r for r in generated[index * len(styles) : (index + 1) * len(styles)] if r.ok and r.text.strip()]
+        output.answers_generated += len(own)
+        output.answers_truncated += sum(r.truncated for r in own)
+        if any(r.truncated for r in own):
+            cut_off[index] = next(r.text.strip() for r in own if r.truncated)
+        answers = [sample.answer] + [r.text.strip() for r in own if not r.truncated]  # a cut-off one is never ranked
         candidates.append([a for a in dict.fromkeys(answers) if a])
+        if len(candidates[-1]) < 2 and index in cut_off:  # nothing complete left to rank against the grounded one
+            output.dropped.append(_truncated(sample, sample.answer, cut_off[index], config.strategy))
+            candidates[-1] = []  # not judged
     judge_requests = [
         ChatRequest(
             messages=[
@@ -123,6 +158,8 @@ def _judge_ranked(
     ]
     verdicts = iter(provider.generate(judge_requests, show_progress=show_progress))
     for sample, answers in zip(samples, candidates, strict=True):
+        if not answers:  # dropped above: its rejected answer could only have been a truncated one
+            continue
         scored: list[tuple[int, str]] = []
         for answer in answers:
             verdict = next(verdicts)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from llm_engineering.domain.config.base import StrictModel
+from llm_engineering.domain.config.curation_stages import CurationConfig, DecontaminationStage, stages_from_legacy
 from llm_engineering.domain.config.dataset_quality import (
     DecontaminationConfig,
     DedupConfig,
@@ -17,6 +18,7 @@ from llm_engineering.domain.config.dataset_quality import (
 from llm_engineering.domain.config.llm import LLMConfig
 
 PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+LEGACY_CURATION_KEYS = ("quality_filters", "dedup", "decontamination")
 DEFAULT_ANGLES = [
     "about the main idea",
     "about a specific detail or number",
@@ -72,10 +74,14 @@ class InstructionGenerationConfig(StrictModel):
 
 
 class PreferenceGenerationConfig(StrictModel):
+    """An answer generated here must end within its budget (the model's own stop, not `max_new_tokens`): a pair
+    whose rejected answer was cut off is dropped (`rejected answer truncated`), and a cut-off candidate is never
+    ranked, else DPO learns "complete beats truncated". Raise `max_new_tokens` when many are dropped."""
+
     strategy: Literal["extract_vs_generated", "judge_ranked"] = "extract_vs_generated"
     candidates: int = Field(3, ge=2, description="judge_ranked: answers sampled per question")
     candidate_temperature: float = Field(0.9, gt=0)
-    max_new_tokens: int = Field(160, ge=8)
+    max_new_tokens: int = Field(160, ge=8, description="budget of each generated answer; one cut off here is dropped")
 
 
 class DatasetHubConfig(StrictModel):
@@ -90,14 +96,52 @@ class DatasetGenerationConfig(StrictModel):
     extracts: ExtractConfig = ExtractConfig()
     instructions: InstructionGenerationConfig = InstructionGenerationConfig()
     preferences: PreferenceGenerationConfig = PreferenceGenerationConfig()
-    quality_filters: QualityFilterConfig = QualityFilterConfig()
-    dedup: DedupConfig = DedupConfig()
-    decontamination: DecontaminationConfig | None = None
+    curation: CurationConfig = Field(
+        default_factory=CurationConfig, description="`stages:` run in order on the generated samples"
+    )
     split: SplitConfig = SplitConfig()
     incremental: bool = Field(True, description="new version = previous version + samples from new chunks")
     max_failed_fraction: float = Field(0.5, ge=0, le=1, description="of generations; above it the step fails")
     export_jsonl_dir: Path | None = Field(None, description="also write train/test JSONL files here")
     hub: DatasetHubConfig = DatasetHubConfig()
+
+    # The shape before `curation.stages`: these blocks still work, and become the equivalent list (filters, dedup,
+    # decontamination, in that order). Excluded from dumps: a stored config holds the list only.
+    quality_filters: QualityFilterConfig | None = Field(
+        None, exclude=True, description="legacy: the quality-filter stages, in this order"
+    )
+    dedup: DedupConfig | None = Field(None, exclude=True, description="legacy: the dedup stages after the filters")
+    decontamination: DecontaminationConfig | None = Field(
+        None, exclude=True, description="legacy: the decontamination stage, last"
+    )
+
+    @model_validator(mode="after")
+    def _legacy_curation_blocks(self) -> DatasetGenerationConfig:
+        given = [key for key in LEGACY_CURATION_KEYS if getattr(self, key) is not None]
+        if not given:
+            return self
+        stages = stages_from_legacy(self.quality_filters or QualityFilterConfig(), self.dedup or DedupConfig(),
+                                    self.decontamination)  # fmt: skip
+        converted = CurationConfig.model_validate({"stages": [stage.model_dump() for stage in stages]})
+        # (equal: this model validated again, e.g. after an assignment, with the list it made itself)
+        if "curation" in self.model_fields_set and self.curation != converted:
+            raise ValueError(
+                f"give either `curation.stages:` or the older {' / '.join(f'`{key}:`' for key in given)} "
+                "block(s), not both: move them into the stage list (see configs/feature_engineering.yaml)"
+            )
+        object.__setattr__(self, "curation", converted)  # not an assignment to validate again: it is the validation
+        self.model_fields_set.add("curation")  # a dump of the set fields (as ZenML stores them) keeps the list
+        return self
+
+    def decontamination_stages(self) -> list[tuple[str, DecontaminationConfig]]:
+        """(field under `datasets.`, config) of each enabled decontamination stage: where its problems are named."""
+        if self.decontamination is not None:  # the legacy block, where the user wrote it
+            return [("decontamination", self.decontamination)]
+        return [
+            (f"curation.stages.{index}", stage)
+            for index, stage in enumerate(self.curation.stages)
+            if isinstance(stage, DecontaminationStage) and stage.enabled
+        ]
 
     @model_validator(mode="after")
     def _json_needs_a_server(self) -> DatasetGenerationConfig:

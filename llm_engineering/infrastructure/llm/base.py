@@ -30,10 +30,19 @@ class ChatResult(BaseModel):
     cached: bool = False
     attempts: int = 0  # model calls made for this request; 0 when answered from the cache
     usage: Usage = Field(default_factory=Usage)  # tokens spent by this run; zero for cache hits
+    finish_reason: str | None = Field(
+        None, description="why generation stopped: 'stop' (the model's own end of turn), 'length' (the token budget "
+        "ran out: the answer is cut off), or what the server said; None: unknown"
+    )  # fmt: skip
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def truncated(self) -> bool:
+        """Cut off by the token budget, not ended by the model."""
+        return self.finish_reason == "length"
 
 
 class UsageReport(BaseModel):

@@ -70,8 +70,9 @@ class LocalTransformersProvider:
                     answers = self._generate_batch(
                         tokenizer, model, [prompts[i] for i in batch], temperature, max_new_tokens, start
                     )
-                    for index, (text, usage, error) in zip(batch, answers, strict=True):
-                        result = ChatResult(key=requests[index].key, text=text, error=error, attempts=1, usage=usage)
+                    for index, (text, usage, error, finish_reason) in zip(batch, answers, strict=True):
+                        result = ChatResult(key=requests[index].key, text=text, error=error, attempts=1, usage=usage,
+                                            finish_reason=finish_reason)  # fmt: skip
                         self._counter.record(result)
                         results[index] = result
                     bar.update(len(batch))
@@ -83,14 +84,14 @@ class LocalTransformersProvider:
 
     def _generate_batch(
         self, tokenizer: Any, model: Any, prompts: list[str], temperature: float, max_new_tokens: int, offset: int
-    ) -> list[tuple[str, Usage, str | None]]:
+    ) -> list[tuple[str, Usage, str | None, str | None]]:
         try:
             return self._run(tokenizer, model, prompts, temperature, max_new_tokens, offset)
         except Exception as error:  # one bad prompt must not sink its batch
             if is_interruption(error):  # SIGTERM/Ctrl-C: stop the step, do not retry prompt by prompt
                 raise
             if len(prompts) == 1:
-                return [("", Usage(), f"{type(error).__name__}: {error}")]
+                return [("", Usage(), f"{type(error).__name__}: {error}", None)]
             # Retry one by one, so only the prompt that fails is reported failed.
             return [
                 self._generate_batch(tokenizer, model, [prompt], temperature, max_new_tokens, offset + position)[0]
@@ -99,7 +100,9 @@ class LocalTransformersProvider:
 
     def _run(
         self, tokenizer: Any, model: Any, prompts: list[str], temperature: float, max_new_tokens: int, offset: int
-    ) -> list[tuple[str, Usage, str | None]]:
+    ) -> list[tuple[str, Usage, str | None, str | None]]:
+        """(text, usage, error, finish_reason) per prompt: 'stop' when the row reached an end-of-turn token, 'length'
+        when it ran out of max_new_tokens first (the text is cut off)."""
         import torch
 
         encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
@@ -115,11 +118,22 @@ class LocalTransformersProvider:
                 **encoded, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling
             )
         prompt_length = encoded["input_ids"].shape[1]
+        stop_ids = _stop_token_ids(tokenizer, model)
         answers = []
         for row in range(len(prompts)):
             generated = output[row, prompt_length:]
+            stopped = any(int(token) in stop_ids for token in generated)
             completion_tokens = int((generated != tokenizer.pad_token_id).sum())
             text = tokenizer.decode(generated, skip_special_tokens=True).strip()
             usage = Usage(prompt_tokens=int(encoded["attention_mask"][row].sum()), completion_tokens=completion_tokens)
-            answers.append((text, usage, None))
+            answers.append((text, usage, None, "stop" if stopped else "length"))
         return answers
+
+
+def _stop_token_ids(tokenizer: Any, model: Any) -> set[int]:
+    """The tokens generate() stops a row on: the generation config's eos ids (an int or a list) and the tokenizer's."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = set(configured if isinstance(configured, list) else [configured] if configured is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return ids

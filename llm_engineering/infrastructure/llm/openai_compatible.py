@@ -92,8 +92,10 @@ class OpenAICompatibleProvider:
             attempts += 1
             try:
                 async with semaphore:
-                    text, usage = await self._call(client, request)
-                return ChatResult(key=request.key, text=text, attempts=attempts, usage=usage)
+                    text, usage, finish_reason = await self._call(client, request)
+                return ChatResult(
+                    key=request.key, text=text, attempts=attempts, usage=usage, finish_reason=finish_reason
+                )
             except _Retryable as error:
                 if attempts > self.config.max_retries:
                     return ChatResult(
@@ -106,7 +108,8 @@ class OpenAICompatibleProvider:
             except openai.OpenAIError as error:
                 return ChatResult(key=request.key, error=f"{type(error).__name__}: {error}", attempts=attempts)
 
-    async def _call(self, client: openai.AsyncOpenAI, request: ChatRequest) -> tuple[str, Usage]:
+    async def _call(self, client: openai.AsyncOpenAI, request: ChatRequest) -> tuple[str, Usage, str | None]:
+        """The answer, its token usage and the server's finish_reason ('length': cut off at max_tokens)."""
         params = sampling_params(self.config, request)
         kwargs: dict[str, Any] = {
             "model": self.config.model,
@@ -135,10 +138,12 @@ class OpenAICompatibleProvider:
         if not isinstance(response, ChatCompletion) or not response.choices:
             raise _Retryable(f"malformed response: {str(response)[:200]!r}")
         usage = response.usage
-        return response.choices[0].message.content or "", Usage(
+        choice = response.choices[0]
+        tokens = Usage(
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
         )
+        return choice.message.content or "", tokens, choice.finish_reason
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:

@@ -5,7 +5,8 @@ local model's content hash) + messages + effective sampling settings (the caller
 the same prompt under another label is the same call). Another server or other local weights never get this
 server's answers. Values are the answer's JSON in
 one sqlite file (WAL: readers never block the writer, and parallel steps may share it). Only successful
-answers are stored, so a rerun retries what failed.
+answers are stored, so a rerun retries what failed. An answer keeps its `finish_reason`; one stored before it was
+recorded gets it from its token count (as many completion tokens as the budget: cut off at `length`).
 """
 
 from __future__ import annotations
@@ -110,6 +111,17 @@ class ResponseCache:
             self._db.close()
 
 
+def stored_finish_reason(entry: dict, sampling: dict) -> str | None:
+    """The entry's finish_reason; for an entry from before it was stored, 'length' when it used the whole token
+    budget, else 'stop' (None when it has no token count)."""
+    if "finish_reason" in entry:
+        return entry["finish_reason"]
+    completion_tokens = (entry.get("usage") or {}).get("completion_tokens") or 0
+    if completion_tokens <= 0:
+        return None
+    return "length" if completion_tokens >= sampling["max_new_tokens"] else "stop"
+
+
 class CachedProvider:
     """Wraps any provider: hits come from disk, misses go to the provider in chunks and are stored as they land."""
 
@@ -142,7 +154,12 @@ class CachedProvider:
         misses: dict[str, list[int]] = {}
         for index, (key, request) in enumerate(zip(keys, requests, strict=True)):
             if key in stored:
-                results[index] = ChatResult(key=request.key, text=stored[key]["text"], cached=True)
+                results[index] = ChatResult(
+                    key=request.key,
+                    text=stored[key]["text"],
+                    cached=True,
+                    finish_reason=stored_finish_reason(stored[key], sampling_params(self.config, request)),
+                )
             else:
                 misses.setdefault(key, []).append(index)
 
@@ -157,7 +174,8 @@ class CachedProvider:
                 fresh = {}
                 for (key, indices), answer in zip(chunk, answers, strict=True):
                     if answer.ok:
-                        fresh[key] = {"text": answer.text, "usage": answer.usage.model_dump(), "model": self.model_id}
+                        fresh[key] = {"text": answer.text, "usage": answer.usage.model_dump(), "model": self.model_id,
+                                      "finish_reason": answer.finish_reason}  # fmt: skip
                     results[indices[0]] = answer.model_copy(update={"key": requests[indices[0]].key})
                     for index in indices[1:]:  # duplicates share the one call, as hits of it
                         results[index] = answer.model_copy(
