@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -74,26 +75,27 @@ def run(
         _fail(str(exc))
     from llm_engineering.application.run_summary import print_failed_run, print_run_summary, print_stopped_run
     from llm_engineering.application.scheduling.pipeline_lock import PipelineBusy
-    from llm_engineering.infrastructure.interruption import received_signal, recording_signals
+    from llm_engineering.infrastructure.interruption import recording_signals
 
+    received: list[int] = []  # SIGTERM / SIGINT during the run; the first one names the stop
+    started_at = datetime.now(UTC)
     try:
-        with recording_signals():
+        with recording_signals() as received:
             run_response = run_pipeline(pipeline, loaded, no_cache=no_cache)
     except (ValueError, PipelineBusy) as exc:  # raised before any step ran: composing, or the data dir is in use
         _fail(str(exc))
     except BaseException as exc:  # a failed step (RuntimeError), or an interruption by SIGTERM / Ctrl-C
-        signum = received_signal()
-        if signum is not None and not isinstance(exc, SystemExit):
-            print_stopped_run(signum)
-            sys.exit(128 + signum)
+        if received and not isinstance(exc, SystemExit):
+            print_stopped_run(received[0], started_at)
+            sys.exit(128 + received[0])
         if not isinstance(exc, RuntimeError):
             raise
         # ZenML has already logged the failing step's traceback; the user needs what failed and where to look.
         print_failed_run(str(exc))
         sys.exit(1)
-    if received_signal() is not None:  # the signal came after the last step had started and it finished anyway
-        print_stopped_run(received_signal())
-        sys.exit(128 + received_signal())
+    if received:  # the signal came after the last step had started and it finished anyway
+        print_stopped_run(received[0], started_at)
+        sys.exit(128 + received[0])
     print_run_summary(run_response)
     status = str(getattr(run_response, "status", "completed"))
     if "failed" in status.lower():

@@ -19,6 +19,7 @@ from collections import defaultdict
 from llm_engineering.domain.config.feature_engineering import ChunkingConfig, EmbeddingConfig
 from llm_engineering.domain.documents import Chunk, EmbeddingSummary, RawDocument, RawDocuments, point_id
 from llm_engineering.infrastructure.embedder import Embedder, resolve_model_path
+from llm_engineering.infrastructure.interruption import raise_if_stop_requested
 from llm_engineering.infrastructure.model_identity import folder_identity
 from llm_engineering.infrastructure.qdrant import ChunkStore
 
@@ -65,6 +66,7 @@ def embed_and_store(
 
     progress = _progress(len(todo), config.show_progress)
     for start in range(0, len(todo), round_size):
+        raise_if_stop_requested(f"between embedding rounds ({start} of {len(todo)} chunks stored)")
         batch = todo[start : start + round_size]
         vectors = embedder.encode([c.text for c in batch])
         store.upsert_chunks([c.chunk_id for c in batch], vectors.tolist(), [_payload(c) for c in batch])

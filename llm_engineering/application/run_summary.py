@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -53,8 +54,12 @@ def print_failed_run(message: str, console: Console | None = None) -> None:
         print_run_summary(Client().get_pipeline_run(runs[0].id), console)
 
 
-def print_stopped_run(signum: int, console: Console | None = None) -> None:
-    """The run was stopped by SIGTERM / Ctrl-C: one line saying where, marked stopped in ZenML with the reason."""
+def print_stopped_run(signum: int, started_at: datetime | None = None, console: Console | None = None) -> None:
+    """The run was stopped by SIGTERM / Ctrl-C: one line saying where, marked stopped in ZenML with the reason.
+
+    The signal handler has usually marked the run `stopping` already (interruption.py), so ZenML filed it as stopped;
+    what it could not mark (a signal between steps) is marked here. A run created before `started_at` is not ours:
+    the signal came before this run had started."""
     import signal
 
     from zenml import log_metadata
@@ -62,23 +67,31 @@ def print_stopped_run(signum: int, console: Console | None = None) -> None:
     from zenml.enums import ExecutionStatus
     from zenml.orchestrators.publish_utils import publish_pipeline_run_status_update, publish_stopped_step_run
 
+    from llm_engineering.infrastructure.interruption import stop_reason
+
     console = console or Console(stderr=True)
     name = signal.Signals(signum).name
     runs = Client().list_pipeline_runs(sort_by="desc:created", size=1).items
+    if runs and started_at is not None and _as_utc(runs[0].created) < started_at:
+        runs = []
     where, done = "before its first step", []
     if runs:
         run = Client().get_pipeline_run(runs[0].id)
         finished = (ExecutionStatus.COMPLETED, ExecutionStatus.CACHED)
         done = [step_name for step_name, step in run.steps.items() if step.status in finished]
         stopped = [step_name for step_name, step in run.steps.items() if step.status not in finished]
-        where = f"in step {stopped[-1]}" if stopped else "between steps"
-        reason = f"stopped by {name} {where}"
+        reason = stop_reason(name, stopped[-1] if stopped else None)
+        if not run.steps:
+            reason = f"stopped by {name} before its first step"
+        where = reason.removeprefix(f"stopped by {name} ")
         try:
-            for step_name in stopped:  # a step the signal left "running"; ZenML files an interrupted one as failed
+            for step_name in stopped:  # a step the signal left "running" (a signal between ZenML's own calls)
                 if not run.steps[step_name].status.is_finished:
                     publish_stopped_step_run(run.steps[step_name].id)
-            if not run.status.is_finished:
-                publish_pipeline_run_status_update(run.id, ExecutionStatus.STOPPED, status_reason=reason)
+            if not Client().get_pipeline_run(run.id, hydrate=False).status.is_finished:
+                # `stopping`, not `stopped`: ZenML computes a static run's status from its steps, and files it
+                # stopped once every step it created has finished (a requested `stopped` would read "running").
+                publish_pipeline_run_status_update(run.id, ExecutionStatus.STOPPING, status_reason=reason)
             log_metadata({"stopped_by": name, "stopped": reason}, run_id_name_or_prefix=run.id)
         except Exception as exc:  # noqa: BLE001 - the line below matters more than the bookkeeping
             console.print(f"(could not record the stop in ZenML: {exc})", highlight=False)
@@ -88,6 +101,11 @@ def print_stopped_run(signum: int, console: Console | None = None) -> None:
         "checkpoints are kept.",
         highlight=False,
     )
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """ZenML's timestamps are UTC, naive or aware depending on the store."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def print_run_summary(run: Any, console: Console | None = None) -> None:

@@ -1,5 +1,6 @@
 """SIGTERM stops a real run promptly: the current step stops between LLM calls, no later step runs, nothing is
-published, the run is marked stopped, and the next run resumes and publishes."""
+published, ZenML files the step and the run as stopped with the reason, the CLI prints one line and no traceback,
+and the next run resumes and publishes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from zenml.client import Client
 
 from tests.conftest import PROJECT_ROOT, copy_articles
@@ -37,14 +39,16 @@ def test_sigterm_stops_the_step_and_the_next_run_resumes(tmp_path: Path, data_di
         settings = [*overrides(tmp_path, corpus, server.base_url, eval_set), "datasets.llm.max_concurrency=1",
                     "datasets.incremental=false"]  # fmt: skip
         versions = dataset_versions()
-        process = subprocess.Popen(cli_run(settings), stderr=subprocess.PIPE, text=True, env=environment)
+        process = subprocess.Popen(
+            cli_run(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+        )
         deadline = time.monotonic() + 180
         while server.request_count < 2 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.2)
         assert server.request_count >= 2, "generation never started"
         signalled = time.monotonic()
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
+        stdout, stderr = process.communicate(timeout=60)
         stopped_after = time.monotonic() - signalled
         calls_at_stop = server.request_count
     assert process.returncode == 143, stderr[-3000:]
@@ -52,17 +56,62 @@ def test_sigterm_stops_the_step_and_the_next_run_resumes(tmp_path: Path, data_di
     message = " ".join(stderr.split())
     assert "stopped by SIGTERM in step generate_instruction_samples" in message
     assert "no later step ran and nothing half-done was published. The next run resumes" in message
+    # ZenML's own account of the interrupted step (an error line and a traceback per step) is not shown.
+    assert "Traceback" not in stdout + stderr and "Failed to run step" not in stdout + stderr, stdout[-3000:]
     assert calls_at_stop <= 4  # it stopped sending: the step did not go on through the chunks
     assert dataset_versions() == versions
     run = Client().list_pipeline_runs(sort_by="desc:created", size=1).items[0]
-    # ZenML files the interrupted step (and so the run) as failed and allows no change once finished; the stop and
-    # its reason are on the run.
-    assert str(run.status).lower().split(".")[-1] in ("failed", "stopped")
-    assert run.run_metadata["stopped"] == "stopped by SIGTERM in step generate_instruction_samples"
-    assert "publish_datasets" not in Client().get_pipeline_run(run.id).steps
+    # The handler marked the run `stopping` before the interruption reached ZenML's step runner, so ZenML filed the
+    # step and then the run as stopped (not failed), with the reason, and would have created no later step.
+    reason = "stopped by SIGTERM in step generate_instruction_samples"
+    assert run.status == "stopped" and run.get_body().status_reason == reason
+    assert run.run_metadata["stopped"] == reason
+    steps = Client().get_pipeline_run(run.id).steps
+    assert steps["generate_instruction_samples"].status == "stopped"
+    assert "publish_datasets" not in steps
 
     with OpenAIStubServer(responder=dataset_responder) as server:
         settings = [*overrides(tmp_path, corpus, server.base_url, eval_set), "datasets.incremental=false"]
         rerun = subprocess.run(cli_run(settings), capture_output=True, text=True, env=environment, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert dataset_versions() == versions + 1
+
+
+def test_a_stop_request_ends_training_after_the_step_with_a_checkpoint_the_rerun_resumes_from(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """The floor under ZenML's interruption: wherever it was swallowed, the stage stops after the step it was in."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    from llm_engineering.application.training.sft import FINAL_FOLDER, train_sft
+    from llm_engineering.domain.config.training import BaseModelConfig, SftConfig
+    from llm_engineering.infrastructure.interruption import RunStopped, recording_signals, request_stop
+    from tests.integration.conftest import make_instruction_dataset
+
+    config = SftConfig.model_validate(
+        {
+            "adapter": {"method": "lora"},
+            "max_length": 64,
+            "optimization": {"max_steps": 6, "logging_steps": 1, "save_steps": 2, "learning_rate": 5e-2},
+        }
+    )
+    base, output_dir, steps = BaseModelConfig(name=str(tiny_model_dir)), tmp_path / "sft", []
+
+    def step_taken(*_: object) -> None:  # the signal arrives during the third optimizer step (not a save step)
+        steps.append(1)
+        if len(steps) == 3:
+            request_stop(signal.SIGTERM)
+
+    hook = register_optimizer_step_post_hook(step_taken)
+    try:
+        with recording_signals(), pytest.raises(RunStopped) as stopped:
+            train_sft(make_instruction_dataset(), base, config, output_dir)
+    finally:
+        hook.remove()
+    assert str(stopped.value) == (
+        "SIGTERM received: stopped sft training after step 3 (saved as checkpoint-3); "
+        "the next run resumes from what was stored"
+    )
+    assert len(steps) == 3 and not (output_dir / FINAL_FOLDER).exists()
+    rerun = train_sft(make_instruction_dataset(), base, config, output_dir)
+    assert rerun.resumed_from == str(output_dir / "checkpoint-3")

@@ -22,6 +22,7 @@ from llm_engineering.application.training.data_preparation import (
 )
 from llm_engineering.application.training.divergence import DivergenceGuard
 from llm_engineering.application.training.sft import FINAL_FOLDER
+from llm_engineering.application.training.stop_on_signal import StopOnSignal
 from llm_engineering.application.training.trainer_arguments import (
     final_metrics,
     log_history_of,
@@ -76,7 +77,7 @@ def train_dpo(
         train_dataset=to_conversational_preferences(train_split),
         eval_dataset=to_conversational_preferences(preference_dataset["test"]),
         processing_class=tokenizer,
-        callbacks=[DivergenceGuard(config.method)],
+        callbacks=[DivergenceGuard(config.method), StopOnSignal(config.method)],
     )
     resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
     trainer.train(resume_from_checkpoint=resume)

@@ -26,6 +26,7 @@ from llm_engineering.application.training.reward_functions import (
     resolve_reward,
 )
 from llm_engineering.application.training.sft import FINAL_FOLDER
+from llm_engineering.application.training.stop_on_signal import StopOnSignal
 from llm_engineering.application.training.trainer_arguments import (
     log_history_of,
     save_continued_policy,
@@ -129,7 +130,7 @@ def _trainer(
         train_dataset=train,
         eval_dataset=prompt_dataset(heldout_split, tokenizer, None)[0] if evaluate_during_training else None,
         processing_class=tokenizer,
-        callbacks=[DivergenceGuard(config.kind)],
+        callbacks=[DivergenceGuard(config.kind), StopOnSignal(config.kind)],
     )
 
 

@@ -22,6 +22,7 @@ from llm_engineering.application.training.checkpoints import last_checkpoint
 from llm_engineering.application.training.data_preparation import cap
 from llm_engineering.application.training.divergence import DivergenceGuard
 from llm_engineering.application.training.peft_methods import build_peft_config
+from llm_engineering.application.training.stop_on_signal import StopOnSignal
 from llm_engineering.application.training.trainer_arguments import final_metrics, log_history_of, shared_arguments
 from llm_engineering.domain.config.reward_model_stage import RewardModelStageConfig
 from llm_engineering.domain.config.training import BaseModelConfig
@@ -88,7 +89,7 @@ def train_reward_model(
         eval_dataset=test,
         processing_class=tokenizer,
         peft_config=_peft_config(config, model),
-        callbacks=[DivergenceGuard(config.name or STAGE)],
+        callbacks=[DivergenceGuard(config.name or STAGE), StopOnSignal(config.name or STAGE)],
     )
     resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
     trainer.train(resume_from_checkpoint=resume)

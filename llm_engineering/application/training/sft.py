@@ -12,6 +12,7 @@ from llm_engineering.application.training.data_preparation import build_sft_data
 from llm_engineering.application.training.divergence import DivergenceGuard
 from llm_engineering.application.training.packing import RowPackedCollator, pack_rows, packs_padding_free
 from llm_engineering.application.training.peft_methods import build_peft_config
+from llm_engineering.application.training.stop_on_signal import StopOnSignal
 from llm_engineering.application.training.trainer_arguments import final_metrics, log_history_of, shared_arguments
 from llm_engineering.domain.config.training import BaseModelConfig, SftConfig
 from llm_engineering.domain.training import StageResult
@@ -65,7 +66,7 @@ def train_sft(
         processing_class=tokenizer,
         peft_config=peft_config,
         data_collator=RowPackedCollator(tokenizer.pad_token_id) if row_packed else None,
-        callbacks=[DivergenceGuard("sft")],
+        callbacks=[DivergenceGuard("sft"), StopOnSignal("sft")],
     )
     resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
     trainer.train(resume_from_checkpoint=resume)

@@ -12,7 +12,7 @@ from typing import Any
 
 from llm_engineering.domain.config.llm import LLMConfig
 from llm_engineering.infrastructure.base_model import resolve_base_model
-from llm_engineering.infrastructure.interruption import is_interruption
+from llm_engineering.infrastructure.interruption import is_interruption, raise_if_stop_requested
 from llm_engineering.infrastructure.llm.base import (
     ChatRequest,
     ChatResult,
@@ -66,6 +66,7 @@ class LocalTransformersProvider:
             for (temperature, max_new_tokens), indices in groups.items():
                 indices.sort(key=lambda i: len(prompts[i]))
                 for start in range(0, len(indices), self.config.batch_size):
+                    raise_if_stop_requested(f"between generation batches ({self.model_id})")
                     batch = indices[start : start + self.config.batch_size]
                     answers = self._generate_batch(
                         tokenizer, model, [prompts[i] for i in batch], temperature, max_new_tokens, start

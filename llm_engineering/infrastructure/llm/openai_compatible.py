@@ -18,6 +18,7 @@ from openai.types.chat import ChatCompletion
 from pydantic import SecretStr
 
 from llm_engineering.domain.config.llm import LLMConfig
+from llm_engineering.infrastructure.interruption import raise_if_stop_requested
 from llm_engineering.infrastructure.llm.base import (
     ChatRequest,
     ChatResult,
@@ -92,6 +93,8 @@ class OpenAICompatibleProvider:
             attempts += 1
             try:
                 async with semaphore:
+                    # Stopping: no new request is sent (one waiting for a slot or a retry raises here).
+                    raise_if_stop_requested(f"before sending a request to {self.config.base_url}")
                     text, usage, finish_reason = await self._call(client, request)
                 return ChatResult(
                     key=request.key, text=text, attempts=attempts, usage=usage, finish_reason=finish_reason

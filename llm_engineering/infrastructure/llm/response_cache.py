@@ -20,6 +20,7 @@ from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 from llm_engineering.domain.config.llm import LLMConfig
+from llm_engineering.infrastructure.interruption import raise_if_stop_requested
 from llm_engineering.infrastructure.llm.base import (
     ChatRequest,
     ChatResult,
@@ -169,6 +170,7 @@ class CachedProvider:
             total=len(requests), initial=answered, desc=f"generating ({self.model_id})", disable=not show_progress
         ) as bar:
             for start in range(0, len(pending), self.chunk_size):
+                raise_if_stop_requested(f"between LLM request chunks ({self.model_id}; answers so far are cached)")
                 chunk = pending[start : start + self.chunk_size]
                 answers = self.inner.generate([requests[indices[0]] for _, indices in chunk])
                 fresh = {}
