@@ -58,7 +58,7 @@ def train_stage(
         device=device_for(),
         max_train_samples=datasets.max_train_samples,
         report_to=comet_report_to(tracking.comet, settings, f"{stage.name}-{key}"),
-        earlier={reward_model.name: reward_model} if reward_model is not None else {},
+        reward_model=reward_model,
     )
     try:
         trained = run_stage(stage, start, inputs, output_dir)

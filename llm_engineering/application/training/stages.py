@@ -26,7 +26,7 @@ class StageInputs:
     device: str
     max_train_samples: int | None
     report_to: list[str] = field(default_factory=list)
-    earlier: dict[str, TrainedStage] = field(default_factory=dict)  # stages already trained, by name
+    reward_model: TrainedStage | None = None  # the latest reward_model stage before this one, if any
 
 
 class StageInputError(ValueError):
@@ -70,8 +70,8 @@ def _online_rl(stage: Any, start: TrainedStage | None, inputs: StageInputs, outp
     from llm_engineering.application.training.online_rl import train_online_rl
 
     # The `reward_model` reward scores with the latest reward_model stage trained before this one.
-    reward_models = [earlier for earlier in inputs.earlier.values() if earlier.kind == "reward_model"]
-    context = {"reward_model_dir": str(reward_models[-1].model_dir)} if reward_models else {}
+    reward_model = inputs.reward_model
+    context = {"reward_model_dir": str(reward_model.model_dir)} if reward_model is not None else {}
     return train_online_rl(
         _required_start(stage, start).model_dir, inputs.instruction_dataset, inputs.base_model, stage, output_dir,
         max_train_samples=inputs.max_train_samples, device=inputs.device, report_to=inputs.report_to,
