@@ -1,0 +1,229 @@
+"""Jury members: each scores a batch of (question, answer) items in [0, 1], or leaves an item unscored.
+
+One class per member kind, built from its config by `build_member`; a member that needs a model or a provider loads
+it on first use, so building a jury costs nothing. A new kind is one config model (domain/config/judging.py) and one
+class here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from llm_engineering.application.judging.rubrics import Rubric, load_rubric
+from llm_engineering.domain.config.judging import (
+    MEMBER_KINDS,
+    DifficultyMember,
+    EmbeddingRelevanceMember,
+    LlmMember,
+    RewardModelMember,
+)
+from llm_engineering.infrastructure.llm.base import ChatRequest, LLMProvider, UsageReport
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    question: str
+    answer: str
+    reference: str = ""  # a reference answer, where there is one (evaluation)
+    context: str = ""  # the source text the answer should be grounded in, where there is one
+    key: str = ""  # a stable label (sample id): request labels, never part of a cache key
+
+
+@dataclass(frozen=True)
+class Verdict:
+    score: float  # in [0, 1], higher is better
+    dimensions: dict[str, float] = field(default_factory=dict)  # the raw values (an LLM rubric's, the IFD)
+
+
+@dataclass
+class MemberStats:
+    """What one member did: its unjudged items by reason, and what it cost."""
+
+    judged: int = 0
+    unjudged_by_reason: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    first_error: str | None = None
+
+    def count(self, verdicts: list[Verdict | None], reasons: list[str | None]) -> None:
+        self.judged += sum(v is not None for v in verdicts)
+        for verdict, reason in zip(verdicts, reasons, strict=True):
+            if verdict is None:
+                self.unjudged_by_reason[reason or "no score"] += 1
+
+
+class Member:
+    """The shared bookkeeping; subclasses implement `_score` and say their `kind`."""
+
+    kind = ""
+
+    def __init__(self, name: str, weight: float):
+        self.name = name
+        self.weight = weight
+        self.stats = MemberStats()
+
+    def score(self, items: list[JudgeItem], show_progress: bool = False) -> list[Verdict | None]:
+        started = time.perf_counter()
+        verdicts, reasons = self._score(items, show_progress)
+        self.stats.seconds += time.perf_counter() - started
+        self.stats.count(verdicts, reasons)
+        return verdicts
+
+    def _score(self, items: list[JudgeItem], show_progress: bool) -> tuple[list[Verdict | None], list[str | None]]:
+        raise NotImplementedError
+
+    def usage(self) -> UsageReport | None:
+        """Calls and tokens of an LLM member; None for the others (local forward passes, timed in stats)."""
+        return None
+
+
+class LlmJudge(Member):
+    """A rubric prompt per item through an `LLMProvider`: its retries, concurrency and response cache."""
+
+    kind = "llm"
+
+    def __init__(self, config: LlmMember, provider: LLMProvider | None = None, rubric: Rubric | None = None):
+        super().__init__(config.name, config.weight)
+        self.config = config
+        self.rubric = rubric or load_rubric(config.rubric)
+        self._provider = provider
+
+    @property
+    def provider(self) -> LLMProvider:
+        if self._provider is None:
+            from llm_engineering.infrastructure.llm.factory import build_provider
+
+            self._provider = build_provider(self.config.llm)
+        return self._provider
+
+    def prompt(self, item: JudgeItem) -> str:
+        return self.rubric.render(item.question, item.answer, item.reference, item.context)
+
+    def requests(self, items: list[JudgeItem]) -> list[ChatRequest]:
+        return [
+            ChatRequest(
+                messages=[
+                    {"role": "user", "content": self.rubric.render(i.question, i.answer, i.reference, i.context)}
+                ],
+                response_format=self.rubric.response_format,
+                temperature=0.0,
+                max_new_tokens=self.config.max_new_tokens,
+                key=f"judge:{self.name}:{i.key or index}",
+            )
+            for index, i in enumerate(items)
+        ]
+
+    def _score(self, items: list[JudgeItem], show_progress: bool) -> tuple[list[Verdict | None], list[str | None]]:
+        verdicts: list[Verdict | None] = []
+        reasons: list[str | None] = []
+        for result in self.provider.generate(self.requests(items), show_progress=show_progress) if items else []:
+            values = self.rubric.parse(result.text) if result.ok else None
+            if values is None:
+                reason = "call failed" if not result.ok else "unparseable verdict"
+                self.stats.first_error = self.stats.first_error or (result.error or f"verdict {result.text[:80]!r}")
+                verdicts.append(None)
+                reasons.append(reason)
+            else:
+                verdicts.append(Verdict(self.rubric.score(values), {k: float(v) for k, v in values.items()}))
+                reasons.append(None)
+        return verdicts, reasons
+
+    def usage(self) -> UsageReport | None:
+        return self.provider.usage() if self._provider is not None else UsageReport()
+
+
+class RewardModelJudge(Member):
+    kind = "reward_model"
+
+    def __init__(self, config: RewardModelMember, device: str = "cpu"):
+        super().__init__(config.name, config.weight)
+        self.config = config
+        self.device = device
+        self._scorer: Any = None
+
+    def _score(self, items: list[JudgeItem], show_progress: bool) -> tuple[list[Verdict | None], list[str | None]]:
+        from llm_engineering.infrastructure.reward_scorer import RewardModelScorer
+
+        if not items:
+            return [], []
+        if self._scorer is None:
+            self._scorer = RewardModelScorer(self.config.folder, self.device, max_length=self.config.max_length)
+        rewards = self._scorer.score([i.question for i in items], [i.answer for i in items], self.config.batch_size)
+        return [Verdict(_sigmoid(r), {"reward": r}) for r in rewards], [None] * len(items)
+
+
+class EmbeddingRelevanceJudge(Member):
+    kind = "embedding_relevance"
+
+    def __init__(self, config: EmbeddingRelevanceMember, device: str = "cpu"):
+        super().__init__(config.name, config.weight)
+        self.config = config
+        self.device = device
+
+    def _score(self, items: list[JudgeItem], show_progress: bool) -> tuple[list[Verdict | None], list[str | None]]:
+        from llm_engineering.infrastructure.embedder import Embedder
+
+        if not items:
+            return [], []
+        embedder = Embedder(self.config.model, self.device, self.config.batch_size)
+        questions = embedder.encode([i.question for i in items])
+        answers = embedder.encode([i.answer for i in items])
+        cosines = (questions * answers).sum(axis=1)  # both normalised
+        return [Verdict(min(max(float(c), 0.0), 1.0), {"cosine": float(c)}) for c in cosines], [None] * len(items)
+
+
+class DifficultyJudge(Member):
+    kind = "instruction_following_difficulty"
+
+    def __init__(self, config: DifficultyMember, device: str = "cpu"):
+        super().__init__(config.name, config.weight)
+        self.config = config
+        self.device = device
+        self._model: Any = None
+
+    def _score(self, items: list[JudgeItem], show_progress: bool) -> tuple[list[Verdict | None], list[str | None]]:
+        from llm_engineering.infrastructure.answer_likelihood import AnswerLikelihood
+
+        if not items:
+            return [], []
+        if self._model is None:
+            self._model = AnswerLikelihood(self.config.model, self.device, self.config.max_length)
+        answers = [i.answer for i in items]
+        batch = self.config.batch_size
+        given = self._model.losses([i.question for i in items], answers, batch)
+        alone = self._model.losses([None] * len(items), answers, batch)
+        verdicts: list[Verdict | None] = []
+        reasons: list[str | None] = []
+        for conditioned, bare in zip(given, alone, strict=True):
+            if conditioned is None or bare is None or bare == 0:
+                verdicts.append(None)
+                reasons.append("answer too short to measure")
+                continue
+            ifd = math.exp(conditioned) / math.exp(bare)
+            verdicts.append(Verdict(1.0 - min(ifd, 1.0), {"ifd": ifd}))
+            reasons.append(None)
+        return verdicts, reasons
+
+
+def _sigmoid(value: float) -> float:
+    return 1.0 / (1.0 + math.exp(-value)) if value >= 0 else math.exp(value) / (1.0 + math.exp(value))
+
+
+Builder = Callable[[Any, str], Member]
+MEMBER_BUILDERS: dict[str, Builder] = {
+    "llm": lambda config, _device: LlmJudge(config),
+    "reward_model": RewardModelJudge,
+    "embedding_relevance": EmbeddingRelevanceJudge,
+    "instruction_following_difficulty": DifficultyJudge,
+}
+
+if set(MEMBER_BUILDERS) != set(MEMBER_KINDS):  # the config's kinds and this registry must not drift apart
+    raise RuntimeError(f"jury member registry mismatch: {sorted(set(MEMBER_BUILDERS) ^ set(MEMBER_KINDS))}")
+
+
+def build_member(config: Any, device: str = "cpu") -> Member:
+    return MEMBER_BUILDERS[config.kind](config, device)

@@ -1,0 +1,149 @@
+"""Rubrics are prompt files: a YAML front matter naming the dimensions (with their ranges) and the verdict's format,
+then the prompt (string.Template: $question, $answer, $reference, $context, and $reference_line / $context_line,
+which are empty when the sample has none).
+
+    ---
+    format: json                      # json: {"accuracy": 3, "style": 2}; score_line: one `Score: <n>` line
+    dimensions:
+      accuracy: {min: 1, max: 3}
+      style: {min: 1, max: 3, weight: 1}
+    ---
+    You grade ...
+
+A file without front matter is a single 1-5 `Score:` rubric (the preference judge prompt's historical shape).
+Verdicts are parsed strictly: every dimension present, an integer within its range, nothing else guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from string import Template
+from typing import Literal
+
+import yaml
+from pydantic import Field, ValidationError
+
+from llm_engineering.domain.config.base import StrictModel
+from llm_engineering.domain.config.dataset_generation import PROMPTS_DIR
+
+RUBRICS_DIR = PROMPTS_DIR / "rubrics"
+SHIPPED_RUBRICS: dict[str, Path] = {
+    "accuracy_style": RUBRICS_DIR / "accuracy_style.txt",
+    "multi_dimension": RUBRICS_DIR / "multi_dimension.txt",
+    "reward_score": RUBRICS_DIR / "reward_score.txt",
+    "grounded": PROMPTS_DIR / "judge.txt",  # the judge_ranked preference prompt: 1-5, grounded in the extract
+}
+_SCORE_LINE = re.compile(r"^\s*score\s*[:=]\s*(-?\d+)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+class RubricError(ValueError):
+    """A rubric that cannot be used: unknown name, missing file, or a front matter that does not describe one."""
+
+
+class Dimension(StrictModel):
+    min: int
+    max: int
+    weight: float = Field(1.0, ge=0, description="its share of the score; 0 records it without scoring by it")
+
+
+class RubricHeader(StrictModel):
+    format: Literal["json", "score_line"] = "json"
+    dimensions: dict[str, Dimension] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Rubric:
+    name: str
+    header: RubricHeader
+    template: Template
+
+    @property
+    def dimensions(self) -> dict[str, Dimension]:
+        return self.header.dimensions
+
+    def render(self, question: str, answer: str, reference: str = "", context: str = "") -> str:
+        return self.template.safe_substitute(
+            question=question,
+            answer=answer,
+            reference=reference,
+            context=context,
+            extract=context,  # the grounded rubric's historical name for the source text
+            reference_line=f"Reference: {reference}\n" if reference else "",
+            context_line=f'Text:\n"""\n{context}\n"""\n' if context else "",
+        ).strip()
+
+    def parse(self, text: str) -> dict[str, int] | None:
+        """The verdict's value per dimension; None when it is not exactly a verdict of this rubric."""
+        if self.header.format == "score_line":
+            match = _SCORE_LINE.search(text) or re.fullmatch(r"\s*(-?\d+)\s*", text)
+            values: object = {next(iter(self.dimensions)): int(match.group(1))} if match else None
+        else:
+            try:
+                values = json.loads(text[text.find("{") : text.rfind("}") + 1])
+            except ValueError:
+                return None
+        if not isinstance(values, dict) or set(values) != set(self.dimensions):
+            return None
+        parsed = {}
+        for name, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+                return None
+            spec = self.dimensions[name]
+            if not spec.min <= value <= spec.max:
+                return None
+            parsed[name] = int(value)
+        return parsed
+
+    def score(self, values: dict[str, int]) -> float:
+        """The weighted mean of the dimensions, each scaled to [0, 1]."""
+        weights = {name: spec.weight for name, spec in self.dimensions.items()}
+        total = sum(weights.values())
+        return (
+            sum(
+                weights[name] * (values[name] - spec.min) / (spec.max - spec.min)
+                for name, spec in self.dimensions.items()
+            )
+            / total
+        )
+
+    @property
+    def response_format(self) -> dict | None:
+        return {"type": "json_object"} if self.header.format == "json" else None
+
+
+def load_rubric(name_or_path: str | Path) -> Rubric:
+    path = SHIPPED_RUBRICS.get(str(name_or_path)) or Path(name_or_path)
+    if not path.is_file():
+        raise RubricError(
+            f"rubric {str(name_or_path)!r}: neither a shipped rubric ({', '.join(SHIPPED_RUBRICS)}) nor an existing "
+            "file"
+        )
+    return _load(str(path.resolve()), path.stat().st_mtime)
+
+
+@lru_cache(maxsize=32)
+def _load(path: str, _mtime: float) -> Rubric:
+    text = Path(path).read_text(encoding="utf-8")
+    name = next((key for key, shipped in SHIPPED_RUBRICS.items() if str(shipped.resolve()) == path), path)
+    if not text.startswith("---\n"):
+        header = RubricHeader(format="score_line", dimensions={"score": Dimension(min=1, max=5)})
+        return Rubric(name, header, Template(text))
+    front, separator, body = text[4:].partition("\n---\n")
+    if not separator:
+        raise RubricError(f"rubric {path}: its front matter has no closing '---' line")
+    try:
+        header = RubricHeader.model_validate(yaml.safe_load(front) or {})
+    except (yaml.YAMLError, ValidationError) as error:
+        raise RubricError(f"rubric {path}: bad front matter: {error}") from error
+    for dimension, spec in header.dimensions.items():
+        if spec.max <= spec.min:
+            raise RubricError(f"rubric {path}: dimension {dimension!r} needs max > min")
+    if header.format == "score_line" and len(header.dimensions) != 1:
+        raise RubricError(f"rubric {path}: format score_line has exactly one dimension")
+    if not sum(spec.weight for spec in header.dimensions.values()):
+        raise RubricError(f"rubric {path}: every dimension has weight 0, so nothing is scored")
+    return Rubric(name, header, Template(body))
