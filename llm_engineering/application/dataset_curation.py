@@ -41,7 +41,8 @@ from llm_engineering.domain.samples import CurationReport, FailedGeneration, Rem
 
 @dataclass
 class CurationContext:
-    """What stages need besides the samples: the embedder (semantic dedup) and the previous version (dedup)."""
+    """What stages need besides the samples: the embedder (semantic dedup, embedding decontamination) and the previous
+    version (dedup)."""
 
     embed: EmbedFunction | None = None
     previous: Sequence[Any] = ()
@@ -82,8 +83,8 @@ def _dedup(method: str) -> StageRunner:
     return run
 
 
-def _decontaminate(samples: list[Any], stage: DecontaminationStage, _context: CurationContext) -> StageOutcome:
-    kept, removed, report = decontaminate(samples, stage)
+def _decontaminate(samples: list[Any], stage: DecontaminationStage, context: CurationContext) -> StageOutcome:
+    kept, removed, report = decontaminate(samples, stage, embed=context.embed)  # embed: the embedding method
     per_set = {eval_set.name: eval_set.removed_by_method for eval_set in report.eval_sets}
     return StageOutcome(kept, _renamed(removed, "decontamination", stage.name), report.removed_by_method, per_set)
 

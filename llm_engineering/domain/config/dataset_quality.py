@@ -247,11 +247,59 @@ class NgramContaminationConfig(StrictModel):
     )
 
 
+class ParaphraseMinHashConfig(MinHashConfig):
+    """MinHash for paraphrase-level copies: the Jaccard similarity of the *sets of words* (1-word shingles) of the
+    sample (instruction + answer) and the eval item (its texts), so reordered sentences, dropped words and a few
+    synonyms still score high, where 5-word shingles (`minhash`) share almost nothing.
+
+    Off by default (today's behaviour stays the default); the defaults are the recommended values measured by
+    `make bench-decontamination` (benchmarks/RESULTS.md): `{enabled: true}` is enough to switch it on.
+    """
+
+    enabled: bool = Field(False, description="off by default; true: run after exact, ngram and minhash")
+    num_perm: int = Field(256, ge=8, le=1024, description="signature length: more is a tighter Jaccard estimate")
+    threshold: float = Field(
+        0.4, gt=0, le=1, description="estimated word-set Jaccard at or above which a sample is contaminated"
+    )
+    shingle_size: int = Field(1, ge=1, description="words per shingle; 1 (word sets) ignores word order")
+
+
+class EmbeddingContaminationConfig(StrictModel):
+    """Cosine similarity of sentence embeddings from the curation embedder (`embedding.model`, the bundled MiniLM by
+    default; the one semantic dedup uses): catches paraphrases that share few words with the eval item.
+
+    Off by default (today's behaviour stays the default; it loads the embedder and flags same-topic text more readily
+    than the word-based methods); the defaults are the recommended values measured by `make bench-decontamination`.
+    """
+
+    enabled: bool = Field(False, description="off by default; true: run last, on what the other methods kept")
+    threshold: float = Field(
+        0.8, gt=0, le=1, description="cosine similarity (normalised embeddings) at or above which a sample is removed"
+    )
+    compare: Literal["fields", "whole"] = Field(
+        "fields",
+        description="fields: each training text (instruction, answer; prompt, chosen, rejected) against each eval "
+        "text (question, answer, ...), so a copied question alone is caught; whole: instruction + answer against the "
+        "eval item's texts joined",
+    )
+    min_words: int = Field(
+        4, ge=1, description="texts with fewer words are not embedded (too little meaning; exact match covers them)"
+    )
+    block_size: int = Field(1024, ge=1, description="sample texts per similarity-matrix block: bounds memory")
+
+
 class DecontaminationConfig(StrictModel):
+    """Methods run in this order, each on what the previous kept: exact, ngram, minhash, paraphrase_minhash,
+    embedding. A removal names its method, eval set and item, and the method's score."""
+
     eval_sets: list[EvalSetConfig] = Field(min_length=1)
     exact: ExactContaminationConfig = ExactContaminationConfig()
     ngram: NgramContaminationConfig = NgramContaminationConfig()
-    minhash: MinHashConfig = MinHashConfig(threshold=0.5)
+    minhash: MinHashConfig = Field(
+        MinHashConfig(threshold=0.5), description="near-verbatim copies: 5-word shingles, estimated Jaccard >= 0.5"
+    )
+    paraphrase_minhash: ParaphraseMinHashConfig = ParaphraseMinHashConfig()
+    embedding: EmbeddingContaminationConfig = EmbeddingContaminationConfig()
     max_examples: int = Field(5, ge=0, description="examples kept per eval set in the report")
 
     @field_validator("eval_sets")
