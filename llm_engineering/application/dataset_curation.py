@@ -26,6 +26,7 @@ from llm_engineering.domain.config.curation_stages import (
     CurationStageBase,
     DecontaminationStage,
     ExactDedupStage,
+    JudgeStage,
     MinhashDedupStage,
     SemanticDedupStage,
 )
@@ -36,6 +37,7 @@ from llm_engineering.domain.config.dataset_quality import (
     MinHashConfig,
     SemanticDedupConfig,
 )
+from llm_engineering.domain.judging import JuryReport
 from llm_engineering.domain.samples import CurationReport, FailedGeneration, RemovedSample, StageCount
 
 
@@ -46,6 +48,7 @@ class CurationContext:
 
     embed: EmbedFunction | None = None
     previous: Sequence[Any] = ()
+    device: str = "cpu"  # where judge stages run their models (reward model, IFD, embeddings)
 
 
 @dataclass
@@ -54,6 +57,7 @@ class StageOutcome:
     removed: list[RemovedSample]
     removed_by_reason: dict[str, int]
     contamination: dict[str, dict[str, int]] = field(default_factory=dict)  # eval set -> method -> removed
+    jury: JuryReport | None = None  # a judge stage's
 
 
 StageRunner = Callable[[list[Any], Any, CurationContext], StageOutcome]
@@ -89,6 +93,14 @@ def _decontaminate(samples: list[Any], stage: DecontaminationStage, context: Cur
     return StageOutcome(kept, _renamed(removed, "decontamination", stage.name), report.removed_by_method, per_set)
 
 
+def _judge(samples: list[Any], stage: JudgeStage, context: CurationContext) -> StageOutcome:
+    from llm_engineering.application.judging.curation import judge_samples
+    from llm_engineering.application.judging.jury import Jury
+
+    judged = judge_samples(samples, stage, Jury(stage.jury, device=context.device))
+    return StageOutcome(judged.kept, judged.removed, judged.removed_by_reason, jury=judged.report)
+
+
 def _renamed(removed: list[RemovedSample], default: str, name: str) -> list[RemovedSample]:
     """`dedup:minhash` -> the stage's own name; `decontamination:ngram` keeps its method after the name."""
     if name == default:
@@ -102,29 +114,43 @@ STAGE_RUNNERS: dict[str, StageRunner] = {
     "minhash_dedup": _dedup("minhash"),
     "semantic_dedup": _dedup("semantic"),
     "decontamination": _decontaminate,
+    "judge": _judge,
 }
 if set(STAGE_RUNNERS) != set(STAGE_MODELS):  # the config's kinds and this registry must not drift apart
     raise RuntimeError(f"curation stage registry mismatch: {sorted(set(STAGE_RUNNERS) ^ set(STAGE_MODELS))}")
 
 
+@dataclass
+class StagesOutcome:
+    kept: list[Any]
+    removed: list[RemovedSample]
+    counts: list[StageCount]  # one per stage that ran, in order
+    contamination: dict[str, dict[str, int]]  # eval set -> method -> removed
+    judges: dict[str, JuryReport]  # judge stage name -> its jury's report
+
+
 def run_stages(
     samples: Sequence[Sample], stages: Sequence[CurationStageBase], context: CurationContext
-) -> tuple[list[Sample], list[RemovedSample], list[StageCount], dict[str, dict[str, int]]]:
-    """Kept samples, removed ones, one StageCount per stage that ran, and removals per eval set and method."""
+) -> StagesOutcome:
     current = list(samples)
     removed: list[RemovedSample] = []
     counts: list[StageCount] = []
     contamination: dict[str, Counter[str]] = {}
+    judges: dict[str, JuryReport] = {}
     for stage in stages:
         if not stage.enabled:
             continue
+        name = stage.name or stage.default_name
         outcome = STAGE_RUNNERS[stage.kind](current, stage, context)  # type: ignore[attr-defined]
-        counts.append(_stage(stage.name or stage.default_name, current, outcome.kept, outcome.removed_by_reason))
+        counts.append(_stage(name, current, outcome.kept, outcome.removed_by_reason))
         for eval_set, by_method in outcome.contamination.items():
             contamination.setdefault(eval_set, Counter()).update(by_method)
+        if outcome.jury is not None:
+            judges[name] = outcome.jury
         removed += outcome.removed
         current = outcome.kept
-    return current, removed, counts, {name: _nonzero(dict(c)) for name, c in contamination.items()}
+    contaminated = {name: _nonzero(dict(c)) for name, c in contamination.items()}
+    return StagesOutcome(current, removed, counts, contaminated, judges)
 
 
 def curate(
@@ -151,11 +177,10 @@ def curate(
         answers_generated=answers_generated,
         answers_truncated=answers_truncated,
     )
-    samples, removed, report.stages, report.decontamination = run_stages(
-        generated, config.curation.stages, CurationContext(embed=embed, previous=previous)
-    )
-    report.new_samples = len(samples)
-    return samples, [*dropped, *removed], report
+    outcome = run_stages(generated, config.curation.stages, CurationContext(embed=embed, previous=previous))
+    report.stages, report.decontamination, report.judges = outcome.counts, outcome.contamination, outcome.judges
+    report.new_samples = len(outcome.kept)
+    return outcome.kept, [*dropped, *outcome.removed], report
 
 
 def assign_splits(

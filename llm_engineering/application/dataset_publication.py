@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, Features
 
 from llm_engineering.domain.samples import CurationReport, InstructionSample, PreferenceSample
 
@@ -15,12 +15,16 @@ PREFERENCE_COLUMNS = [
 ]  # fmt: skip
 
 
-def _rows(samples: list[InstructionSample] | list[PreferenceSample]) -> list[dict]:
+SCORE_PREFIX = "score_"  # a judge stage's scores, one column each: score_judge, score_judge_<member>, ...
+
+
+def _rows(samples: list[InstructionSample] | list[PreferenceSample], score_names: list[str]) -> list[dict]:
     rows = []
     for sample in samples:
-        row = sample.model_dump()
+        row = sample.model_dump(exclude={"scores"})
         if isinstance(sample, InstructionSample):
             row["messages"] = sample.messages()
+        row.update({SCORE_PREFIX + name: sample.scores.get(name) for name in score_names})
         rows.append(row)
     return rows
 
@@ -30,30 +34,42 @@ def to_dataset_dict(
     test: list[InstructionSample] | list[PreferenceSample],
     kind: str,
 ) -> DatasetDict:
-    columns = INSTRUCTION_COLUMNS if kind == "instruction" else PREFERENCE_COLUMNS
-    splits = {}
-    for name, samples in (("train", train), ("test", test)):
-        rows = _rows(samples)
-        splits[name] = Dataset.from_dict({c: [r[c] for r in rows] for c in columns}) if rows else _empty(columns)
-    return DatasetDict(splits)
+    """Both splits have the same columns: the sample fields, plus one float column per score any sample has
+    (empty where a sample has none, e.g. one from a version curated before the judge stage was added)."""
+    score_names = sorted({name for sample in [*train, *test] for name in sample.scores})
+    columns = [*(INSTRUCTION_COLUMNS if kind == "instruction" else PREFERENCE_COLUMNS),
+               *(SCORE_PREFIX + name for name in score_names)]  # fmt: skip
+    features = _features(columns)
+    return DatasetDict(
+        {
+            name: Dataset.from_dict(
+                {c: [r[c] for r in _rows(samples, score_names)] for c in columns}, features=features
+            )
+            for name, samples in (("train", train), ("test", test))
+        }
+    )
 
 
-def _empty(columns: list[str]) -> Dataset:
+def _features(columns: list[str]) -> Features:
     from datasets import Features, List, Value
 
-    features = {c: Value("string") for c in columns}
+    features = {c: Value("float64" if c.startswith(SCORE_PREFIX) else "string") for c in columns}
     if "messages" in features:
         features["messages"] = List({"role": Value("string"), "content": Value("string")})
-    return Dataset.from_dict({c: [] for c in columns}, features=Features(features))
+    return Features(features)
 
 
 def from_dataset_dict(dataset: DatasetDict, kind: str) -> dict[str, list[InstructionSample] | list[PreferenceSample]]:
     model = InstructionSample if kind == "instruction" else PreferenceSample
     fields = set(model.model_fields)
-    return {
-        split: [model.model_validate({k: v for k, v in row.items() if k in fields}) for row in dataset[split]]
-        for split in dataset
-    }
+
+    def sample(row: dict) -> InstructionSample | PreferenceSample:
+        scores = {
+            k.removeprefix(SCORE_PREFIX): v for k, v in row.items() if k.startswith(SCORE_PREFIX) and v is not None
+        }
+        return model.model_validate({**{k: v for k, v in row.items() if k in fields}, "scores": scores})
+
+    return {split: [sample(row) for row in dataset[split]] for split in dataset}
 
 
 def export_jsonl(dataset: DatasetDict, folder: Path, name: str) -> list[Path]:

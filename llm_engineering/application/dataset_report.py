@@ -9,6 +9,7 @@ from statistics import mean, median
 from datasets import DatasetDict
 
 from llm_engineering.application.sample_text import ends_mid_sentence
+from llm_engineering.domain.judging import JuryReport
 from llm_engineering.domain.samples import CurationReport
 
 STYLE = """<style>
@@ -71,6 +72,8 @@ def render_dataset_report(report: CurationReport, dataset: DatasetDict, kind: st
             for name, counts in report.decontamination.items()
         )
         parts.append(f"<h2>Decontamination</h2><table><tr><th>eval set</th><th>removed</th></tr>{rows}</table>")
+    for stage, jury in report.judges.items():
+        parts.append(_jury(stage, jury))
     if report.usage:
         rows = "".join(f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in report.usage.items())
         parts.append(f"<h2>LLM usage</h2><table>{rows}</table>")
@@ -87,6 +90,34 @@ def render_dataset_report(report: CurationReport, dataset: DatasetDict, kind: st
                 + "</div><hr>"
             )
     return "".join(parts)
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _jury(stage: str, jury: JuryReport) -> str:
+    """Each member's count, mean score, unjudged reasons and cost; the agreement between them."""
+    rows = "".join(
+        f"<tr><td>{escape(m.name)}</td><td>{escape(m.kind)}</td><td>{m.judged}</td>"
+        f"<td>{escape(', '.join(f'{k}: {v}' for k, v in m.unjudged_by_reason.items()) or '0')}</td>"
+        f"<td>{_number(m.mean_score)}</td><td>{m.calls} ({m.cached} cached)</td>"
+        f"<td>{m.prompt_tokens} / {m.completion_tokens}</td><td>${m.cost_per_1k_samples_usd:.4f}</td>"
+        f"<td>{m.seconds:.1f}</td></tr>"
+        for m in jury.members
+    )
+    pairs = ", ".join(f"{escape(k)}: {_number(v, 2)}" for k, v in jury.pairwise_spearman.items())
+    agreement = (
+        f"<p>agreement: Krippendorff's alpha {_number(jury.krippendorff_alpha, 2)} · Spearman {pairs}</p>"
+        if len(jury.members) > 1
+        else ""
+    )
+    return (
+        f"<h2>Judges: {escape(stage)}</h2><p>{jury.aggregate} of {len(jury.members)} member(s): {jury.judged} of "
+        f"{jury.samples} answers judged, {jury.unjudged} unjudged, mean score {_number(jury.mean_score)}</p>"
+        "<table><tr><th>member</th><th>kind</th><th>judged</th><th>unjudged</th><th>mean score</th><th>calls</th>"
+        f"<th>tokens in / out</th><th>cost per 1k answers</th><th>seconds</th></tr>{rows}</table>{agreement}"
+    )
 
 
 def _chosen_vs_rejected(report: CurationReport, dataset: DatasetDict) -> str:

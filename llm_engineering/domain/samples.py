@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from llm_engineering.domain.judging import JuryReport
+
 
 class InstructionSample(BaseModel):
     sample_id: str = Field(description="content-derived: stable across reruns")
@@ -15,6 +17,7 @@ class InstructionSample(BaseModel):
     chunk_id: str
     source: str
     extract: str = Field("", description="the text the pair was generated from (grounding checks)")
+    scores: dict[str, float] = Field({}, description="judge scores by column name (a judge curation stage's)")
 
     def messages(self) -> list[dict[str, str]]:
         return [{"role": "user", "content": self.instruction}, {"role": "assistant", "content": self.answer}]
@@ -29,7 +32,8 @@ class PreferenceSample(BaseModel):
     chunk_id: str
     source: str
     extract: str = ""
-    strategy: str = Field("", description="extract_vs_generated or judge_ranked")
+    strategy: str = Field("", description="extract_vs_generated, judge_ranked or reward_ranked")
+    scores: dict[str, float] = Field({}, description="judge scores by column name (a judge curation stage's)")
 
 
 class RemovedSample(BaseModel):
@@ -115,6 +119,7 @@ class CurationReport(BaseModel):
     dropped_at_generation: dict[str, int] = Field({}, description="reason -> pairs generated but dropped")
     answers_generated: int = 0
     answers_truncated: int = Field(0, description="generated answers cut off by the token budget")
+    judges: dict[str, JuryReport] = Field({}, description="judge stage name -> its jury's report")
 
 
 class CuratedInstructions(BaseModel):

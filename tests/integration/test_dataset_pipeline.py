@@ -25,15 +25,18 @@ def corpus(tmp_path: Path) -> Path:
     return copy_articles(tmp_path / "corpus", *ARTICLES)
 
 
-def decontamination_stage(config: Path) -> int:
-    """The index of the decontamination entry in the config's `datasets.curation.stages`."""
+def stage_index(config: Path, kind: str) -> int:
+    """The index of the first `kind` entry in the config's `datasets.curation.stages`."""
     stages = read_yaml(config)["parameters"]["datasets"]["curation"]["stages"]
-    return next(index for index, stage in enumerate(stages) if stage["kind"] == "decontamination")
+    return next(index for index, stage in enumerate(stages) if stage["kind"] == kind)
 
 
 def overrides(tmp_path: Path, corpus: Path, base_url: str, eval_set: Path) -> list[str]:
-    stage = decontamination_stage(PROJECT_ROOT / "configs" / "feature_engineering-openai.yaml")
+    stage = stage_index(PROJECT_ROOT / "configs" / "feature_engineering-openai.yaml", "decontamination")
+    judge = stage_index(PROJECT_ROOT / "configs" / "feature_engineering-openai.yaml", "judge")
     return [
+        f"datasets.curation.stages.{judge}.jury.members.0.llm.base_url={base_url}",
+        f"datasets.curation.stages.{judge}.jury.members.0.llm.cache_dir={tmp_path / 'llm_cache'}",
         f"crawl.sources=[{{name: articles, type: folder, path: '{corpus}'}}]",
         f"qdrant.path={tmp_path / 'qdrant'}",
         f"datasets.llm.base_url={base_url}",
@@ -104,6 +107,14 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
         report = dataset("dataset_report").load()
         assert "Decontamination" in report and "planted" in report
         assert "Chosen vs rejected" in report and "<td>rejected answer truncated</td>" in report
+        # The jury (LLM judge + embedding relevance) scored every sample that reached it; the scores are columns.
+        curated = dataset("curated_instructions").load()
+        jury = curated.report.judges["judge"]
+        assert jury.judged == jury.samples > 0 and jury.unjudged == 0
+        assert [m.name for m in jury.members] == ["gpt", "relevance"] and jury.members[0].calls > 0
+        assert all(score >= 0.4 for score in instructions["train"]["score_judge"])
+        assert {"score_judge_gpt_accuracy", "score_judge_relevance"} <= set(instructions["train"].column_names)
+        assert "Judges" in report and "Krippendorff" in report
 
         # Nothing changed: no LLM call, and no new version (the latest stays as it is), which the run says.
         published = dataset("instruction_dataset")

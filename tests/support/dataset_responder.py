@@ -1,9 +1,9 @@
 """Deterministic answers for the generation prompts, served by the OpenAI stub server.
 
 It plays a well-behaved LLM: grounded question-answer pairs from the extract, a generic answer
-without context, and a judge that prefers answers taken from the extract. Markers in the text
-script misbehaviour: `MALFORMED` answers without the format once (the repair prompt fixes it),
-`HOPELESS` never follows the format.
+without context, and judges that prefer answers taken from the extract (the preference judge's 1-5 score, and the
+accuracy_style rubric of a judge curation stage). Markers in the text script misbehaviour: `MALFORMED` answers
+without the format once (the repair prompt fixes it), `HOPELESS` never follows the format.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ def dataset_responder(body: dict[str, Any]) -> str:
     first = messages[0]["content"]
     extract_match = EXTRACT.search(first)
     extract = extract_match.group(1) if extract_match else ""
+    if '{"accuracy": 1-3' in prompt:  # the accuracy_style rubric of a judge curation stage
+        answer = prompt.split("Answer:", 1)[1].split("Reply with JSON only", 1)[0].strip()
+        grounded = answer and answer in extract
+        return json.dumps({"accuracy": 3 if grounded else 1, "style": 3 if grounded else 2})
     if "Grade the answer" in prompt:
         answer = prompt.split("Answer:", 1)[1].split("Grade the answer", 1)[0].strip()
         return "Score: 5" if answer and answer in extract else "Score: 2"

@@ -40,6 +40,7 @@ from llm_engineering.domain.config.dataset_quality import (
     SemanticDedupConfig,
     TemplateMarkerParams,
 )
+from llm_engineering.domain.config.judging import JuryConfig
 
 
 class CurationStageBase(StrictModel):
@@ -50,8 +51,8 @@ class CurationStageBase(StrictModel):
     name: str | None = Field(
         None,
         description="unique; names the stage in the report and in each removed sample's `stage`. Default: "
-        "filter:<kind> for a quality filter, dedup:exact / dedup:minhash / dedup:semantic, decontamination "
-        "(a kind listed again gets _2, _3, ...)",
+        "filter:<kind> for a quality filter, dedup:exact / dedup:minhash / dedup:semantic, decontamination, "
+        "judge (a kind listed again gets _2, _3, ...)",
     )
     enabled: bool = Field(True, description="false: listed but skipped (e.g. `--set ...stages.3.enabled=false`)")
 
@@ -151,6 +152,36 @@ class DecontaminationStage(CurationStageBase, DecontaminationConfig):
     default_name: ClassVar[str] = "decontamination"
 
 
+# ---------------------------------------------------------------- scoring: a judge or a jury
+
+
+class JudgeStage(CurationStageBase):
+    """Scores every sample with a judge or a jury (domain/config/judging.py: LLM judges with rubrics, a reward model,
+    embedding relevance, instruction-following difficulty). The scores become dataset columns named after the stage:
+    `judge` (the aggregate, in [0, 1]), `judge_<member>` and `judge_<member>_<dimension>`; for preference pairs both
+    answers are scored (`judge_chosen...`, `judge_rejected...`) and `judge_margin` is chosen minus rejected.
+    With no threshold it only scores; with one it is a filter, each removal keeping its score."""
+
+    kind: Literal["judge"]
+    default_name: ClassVar[str] = "judge"
+    jury: JuryConfig = Field(description="the members, how their scores combine, the quorum and the failure budget")
+    min_score: float | None = Field(
+        None, ge=0, le=1, description="drop a sample whose aggregate score (the chosen answer's, for pairs) is lower"
+    )
+    min_margin: float | None = Field(
+        None, ge=-1, le=1, description="preference pairs: drop a pair whose chosen answer does not beat the rejected "
+        "one by this much (0: the chosen must score at least as high)"
+    )  # fmt: skip
+    unjudged: Literal["keep", "drop"] = Field(
+        "keep",
+        description="a sample fewer than the quorum of members scored: kept without a score, or dropped; counted in "
+        "the report either way (and more than jury.max_unjudged_fraction of them stops the stage)",
+    )
+    with_context: bool = Field(
+        True, description="give the judges the source extract the sample was generated from (grounding rubrics)"
+    )
+
+
 FilterStage = (
     LengthStage
     | InstructionFormatStage
@@ -162,7 +193,7 @@ FilterStage = (
     | ContextReferenceStage
 )
 CurationStage = Annotated[
-    FilterStage | ExactDedupStage | MinhashDedupStage | SemanticDedupStage | DecontaminationStage,
+    FilterStage | ExactDedupStage | MinhashDedupStage | SemanticDedupStage | DecontaminationStage | JudgeStage,
     Field(discriminator="kind"),
 ]
 # kind -> its config model: the names YAML may use. The application's STAGE_RUNNERS implements exactly these.
@@ -171,7 +202,7 @@ STAGE_MODELS: dict[str, type[CurationStageBase]] = {
     for model in (
         LengthStage, InstructionFormatStage, TemplateMarkerStage, CodeFenceStage, ExcludedPhraseStage, GroundingStage,
         RepetitionStage, ContextReferenceStage, ExactDedupStage, MinhashDedupStage, SemanticDedupStage,
-        DecontaminationStage,
+        DecontaminationStage, JudgeStage,
     )
 }  # fmt: skip
 FILTER_KINDS = tuple(FILTER_PARAMS)
