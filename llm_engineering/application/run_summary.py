@@ -108,24 +108,39 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def format_metric(value: Any) -> str:
+    """A count as it is; a float with 4 significant digits (`1.531`, `0.0123`, `2.5e-05`), whole above 10,000."""
+    if isinstance(value, float):
+        return f"{value:.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
+    return str(value)
+
+
+def step_counts(metadata: dict[str, Any]) -> list[str]:
+    """`key=value` for the step metadata the summary shows, in INTERESTING_KEYS order."""
+    return [f"{key}={format_metric(metadata[key])}" for key in INTERESTING_KEYS if key in metadata]
+
+
 def print_run_summary(run: Any, console: Console | None = None) -> None:
     console = console or Console()
     if run is None:
         return
-    table = Table(title=f"run {run.name}: {run.status}", show_lines=False)
-    table.add_column("step")
-    table.add_column("status")
-    table.add_column("outputs (artifact:version)")
-    table.add_column("counts")
-    warnings: list[str] = []
+    rows, warnings = [], []
     for name, step_run in run.steps.items():
-        outputs = ", ".join(
+        outputs = [
             f"{artifact.name}:{artifact.version}" for artifacts in step_run.outputs.values() for artifact in artifacts
-        )
+        ]
         metadata = step_run.run_metadata or {}
-        counts = ", ".join(f"{k}={metadata[k]}" for k in INTERESTING_KEYS if k in metadata)
-        table.add_row(name, str(step_run.status), outputs, counts)
+        rows.append((name, str(step_run.status), outputs, step_counts(metadata)))
         warnings.extend(f"{name}: {warning}" for warning in metadata.get("warnings", []))
+    # One output and one count a line. On a narrow terminal (80 columns when piped) the step and output names fold;
+    # a count is never wrapped or cut (rich's default overflow ended a cut one with an ellipsis: `sft_eval_loss=1.53…`).
+    table = Table(title=f"run {run.name}: {run.status}", show_lines=False)
+    table.add_column("step", overflow="fold")
+    table.add_column("status", overflow="fold")
+    table.add_column("outputs (artifact:version)", overflow="fold")
+    table.add_column("counts", no_wrap=True)
+    for name, status, outputs, counts in rows:
+        table.add_row(name, status, "\n".join(outputs), "\n".join(counts))
     console.print(table)
     for warning in warnings:  # a step records what it got away with under `warnings` (e.g. an empty source)
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
@@ -152,4 +167,5 @@ def tick_summary_line(tick: Any) -> str:
 
 def print_tick_summary(tick: Any, console: Console | None = None) -> None:
     style = {"ran": "green", "failed": "bold red", "skipped_busy": "yellow"}.get(tick.outcome, "dim")
-    (console or Console()).print(tick_summary_line(tick), style=style, highlight=False, markup=False)
+    line = tick_summary_line(tick)  # one line, however narrow the terminal (or a pipe's 80 columns)
+    (console or Console()).print(line, style=style, highlight=False, markup=False, soft_wrap=True)

@@ -1,0 +1,71 @@
+"""The end-of-run table shows every metric in full, however narrow the terminal (a pipe is 80 columns)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from rich.console import Console
+from zenml import log_metadata, pipeline, step
+from zenml.client import Client
+
+from llm_engineering.application.run_summary import format_metric, print_run_summary, step_counts
+from tests.conftest import PROJECT_ROOT
+
+METRICS = {
+    "instruction_train": 118,
+    "preference_train": 96,
+    "sft_eval_loss": 1.5312345678,
+    "dpo_eval_loss": 0.69314718056,
+    "base_eval_loss": 2.0000000001,
+    "reward_accuracy": 0.8125,
+    "llm_cost_usd": 0.000012346,
+    "promoted": True,
+}
+
+
+@step
+def train_with_a_long_named_step_for_the_summary() -> Annotated[int, "trained_model_with_a_long_artifact_name"]:
+    log_metadata(METRICS)
+    return 1
+
+
+@pipeline(enable_cache=False)
+def metrics_only() -> None:
+    train_with_a_long_named_step_for_the_summary()
+
+
+def test_floats_have_four_significant_digits_and_counts_stay_whole():
+    assert [format_metric(value) for value in (1.5312345678, 0.000012346, 123456.7, 42, True, "x")] == [
+        "1.531",
+        "1.235e-05",
+        "123457",
+        "42",
+        "True",
+        "x",
+    ]
+    assert step_counts({"sft_eval_loss": 1.5312345678, "unrelated": 3, "instruction_train": 118}) == [
+        "instruction_train=118",
+        "sft_eval_loss=1.531",
+    ]
+
+
+def test_a_real_run_summary_prints_every_metric_whole_at_80_columns(data_dir):
+    from zenml.utils import source_utils
+
+    source_utils.set_custom_source_root(str(PROJECT_ROOT))  # as `llm-engineering run` does
+    run = Client().get_pipeline_run(metrics_only().id)
+    console = Console(record=True, width=80)
+    print_run_summary(run, console)
+    text = console.export_text()
+    assert "…" not in text
+    for expected in (
+        "instruction_train=118",
+        "preference_train=96",
+        "sft_eval_loss=1.531",
+        "dpo_eval_loss=0.6931",
+        "base_eval_loss=2",
+        "reward_accuracy=0.8125",
+        "llm_cost_usd=1.235e-05",
+        "promoted=True",
+    ):
+        assert expected in text, text  # each on one line of the table, not cut or folded
