@@ -61,8 +61,9 @@ def training(
     trained: dict = {}
     reward_model = None  # the latest reward_model stage: what a `reward_model` reward scores with
     for stage, start in zip(stages, plan.starts().values(), strict=True):
+        teacher = trained.get(stage.teacher.stage) if stage.kind == "distill" else None  # an earlier stage, or None
         trained[stage.name] = train_stage(
-            StageSpec(stage=stage), trained.get(start), reward_model, instruction_dataset, preference_dataset,
+            StageSpec(stage=stage), trained.get(start), reward_model, teacher, instruction_dataset, preference_dataset,
             datasets, base_model, backend, tracking, id=StagePlan.step_id(stage), after=[lineage],
         )  # fmt: skip
         if stage.kind == "reward_model":

@@ -5,6 +5,7 @@ them and before any work, and reported the same way (`<file>: invalid configurat
 - every field that loads a local model (`embedding.model`, `datasets.llm.model` for the local provider,
   `base_model.name`): a known `bundled:` name, an existing folder, or (LLMs) a Hugging Face Hub id `owner/name`,
   which must be in the local cache while HF_HUB_OFFLINE is set;
+- a distill stage's teacher folder or Hub id loads here, and its tokenizer is the student's (same token ids);
 - every decontamination eval set parses, read by decontamination's own reader (a bad line is named);
 - `steps:` names only steps of the pipeline (`pipeline_steps`: read from the pipeline's source);
 - warnings, printed but not fatal: a folder source whose include globs match no file, an eval set with no items.
@@ -30,6 +31,7 @@ from pydantic import BaseModel
 from llm_engineering.application.crawling.sources import empty_folder_warning
 from llm_engineering.application.decontamination import load_eval_items
 from llm_engineering.application.run_config import ConfigError
+from llm_engineering.domain.config.distill_stage import TeacherConfig
 from llm_engineering.domain.config.feature_engineering import FeatureEngineeringParameters, FolderSource
 from llm_engineering.domain.config.training import TrainingParameters
 from llm_engineering.infrastructure.bundled_models import BUNDLED_EMBEDDERS, BUNDLED_LLMS, model_reference_problem
@@ -94,6 +96,30 @@ def check_training(parameters: TrainingParameters, findings: Findings) -> None:
                 check_reward_specs(stage.rewards)
             except RewardFunctionError as exc:
                 findings.errors.append((f"parameters.stages.{index}", str(exc)))
+        if stage.kind == "distill":
+            check_distill_teacher(f"parameters.stages.{index}.teacher", stage.teacher, parameters, findings)
+
+
+def check_distill_teacher(
+    field_name: str, teacher: TeacherConfig, parameters: TrainingParameters, findings: Findings
+) -> None:
+    """A folder or Hub teacher loads here and shares the student's tokenizer (its vocabulary: token -> id). A teacher
+    that is an earlier stage is trained from the same base model; the stage compares the tokenizers when it starts."""
+    if teacher.stage is not None:
+        return
+    if teacher.path is not None:
+        reference, field_name, problem = str(teacher.path), field_name + ".path", None
+        if not teacher.path.is_dir():
+            problem = f"teacher folder not found: {teacher.path} (an earlier stage of this list goes in teacher.stage)"
+    else:
+        reference, field_name = str(teacher.hub_id), field_name + ".hub_id"
+        problem = model_reference_problem(reference, {}, hub=True)
+    if problem is None and not any(name == "parameters.base_model.name" for name, _ in findings.errors):
+        from llm_engineering.application.training.distill import teacher_tokenizer_problem
+
+        problem = teacher_tokenizer_problem(reference, parameters.base_model.name)
+    if problem is not None:
+        findings.errors.append((field_name, problem))
 
 
 CHECKS: dict[type[BaseModel], Callable] = {

@@ -27,6 +27,7 @@ def train_stage(
     spec: StageSpec,
     start: TrainedStage | None,
     reward_model: TrainedStage | None,
+    teacher: TrainedStage | None,
     instruction_dataset: DatasetDict,
     preference_dataset: DatasetDict | None,
     datasets: DatasetsConfig,
@@ -48,7 +49,8 @@ def train_stage(
     data_key = split["train"]._fingerprint if split is not None else None
     # The start's folder identifies the model it trained (its own key); the artifact's temp path would not.
     key = fingerprint(str(start.model_dir) if start else "base", base_model, stage, datasets.max_train_samples,
-                      data_key, str(reward_model.model_dir) if reward_model else None)  # fmt: skip
+                      data_key, str(reward_model.model_dir) if reward_model else None,
+                      *([str(teacher.model_dir)] if teacher else []))  # fmt: skip
     output_dir = stage_folder(settings.path("training"), stage.name, key)
     inputs = StageInputs(
         instruction_dataset=instruction_dataset,
@@ -59,6 +61,7 @@ def train_stage(
         max_train_samples=datasets.max_train_samples,
         report_to=comet_report_to(tracking.comet, settings, f"{stage.name}-{key}"),
         reward_model=reward_model,
+        teacher=teacher,
     )
     try:
         trained = run_stage(stage, start, inputs, output_dir)

@@ -23,6 +23,14 @@ from llm_engineering.infrastructure.llm.base import LLMProvider
 DEFAULT_BETA = 0.1  # the implicit reward's beta for stages without their own (DPO's default)
 
 
+def implicit_reward_beta(stage: Any) -> float:
+    """A stage's KL strength, which scales its implicit reward: DPO/KTO/ORPO's and GRPO/RLOO's `beta`. A distill
+    stage's `beta` interpolates the divergence it minimises instead, so it gets the default, as SFT does."""
+    if stage is None or stage.kind == "distill":
+        return DEFAULT_BETA
+    return getattr(stage, "beta", DEFAULT_BETA)
+
+
 def evaluate_models(
     stages: list[TrainedStage],
     plan: StagePlan,
@@ -102,7 +110,7 @@ def evaluate_models(
             )
             if stage is not None and stage.started_from in log_probs:
                 references[name] = stage.started_from
-                betas[name] = getattr(configs.get(name), "beta", DEFAULT_BETA)
+                betas[name] = implicit_reward_beta(configs.get(name))
                 row.reward_accuracy, row.reward_margin = reward_accuracy_and_margin(
                     log_probs[name], log_probs[stage.started_from], betas[name]
                 )

@@ -27,6 +27,7 @@ class StageInputs:
     max_train_samples: int | None
     report_to: list[str] = field(default_factory=list)
     reward_model: TrainedStage | None = None  # the latest reward_model stage before this one, if any
+    teacher: TrainedStage | None = None  # a distill stage's teacher, when it is an earlier stage (teacher.stage)
 
 
 class StageInputError(ValueError):
@@ -79,6 +80,17 @@ def _online_rl(stage: Any, start: TrainedStage | None, inputs: StageInputs, outp
     )  # fmt: skip
 
 
+def _distill(stage: Any, start: TrainedStage | None, inputs: StageInputs, output_dir: Path) -> StageResult:
+    from llm_engineering.application.training.distill import teacher_reference, train_distill
+
+    # The student is the start's model (None: a new adapter on the base model); the teacher a folder or Hub id.
+    return train_distill(
+        start.model_dir if start is not None else None, teacher_reference(stage.teacher, inputs.teacher),
+        inputs.instruction_dataset, inputs.base_model, stage, output_dir, max_train_samples=inputs.max_train_samples,
+        device=inputs.device, report_to=inputs.report_to,
+    )  # fmt: skip
+
+
 RUNNERS: dict[str, Runner] = {
     "sft": _sft,
     "dpo": _alignment,
@@ -87,6 +99,7 @@ RUNNERS: dict[str, Runner] = {
     "reward_model": _reward_model,
     "grpo": _online_rl,
     "rloo": _online_rl,
+    "distill": _distill,
 }
 
 

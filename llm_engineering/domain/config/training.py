@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from llm_engineering.domain.config.base import StrictModel
+from llm_engineering.domain.config.distill_stage import DistillStageConfig
 from llm_engineering.domain.config.reward_model_stage import RewardModelStageConfig
 from llm_engineering.domain.config.rl_stages import GrpoStageConfig, RlooStageConfig
 from llm_engineering.domain.config.training_blocks import (  # noqa: F401 - re-exported: the training config's names
@@ -157,7 +158,8 @@ class AlignmentStage(StageBase, AlignmentConfig):
 
 
 TrainingStage = Annotated[
-    SftStage | AlignmentStage | RewardModelStageConfig | GrpoStageConfig | RlooStageConfig, Field(discriminator="kind")
+    SftStage | AlignmentStage | RewardModelStageConfig | GrpoStageConfig | RlooStageConfig | DistillStageConfig,
+    Field(discriminator="kind"),
 ]
 TRAINED_MODEL_KINDS = ("dpo", "kto", "orpo", "grpo", "rloo")  # stages that continue a trained model, not the base
 POLICY_KINDS = ("sft", "dpo", "kto", "orpo", "grpo", "rloo", "distill")  # stages whose output is a causal LM
@@ -253,7 +255,8 @@ class TrainingParameters(StrictModel):
             raise ValueError("stages: at least one stage must train the policy model (sft, dpo, kto, orpo, grpo, ...)")
         kinds = {stage.name: stage.kind for stage in self.stages}
         methods = {stage.name: getattr(stage, "adapter", None) for stage in self.stages}
-        starts = StagePlan(stages=self.stages).starts()
+        plan = StagePlan(stages=self.stages)
+        starts = plan.starts()
         for index, stage in enumerate(self.stages):
             start = starts[stage.name]
             if start != "base" and start not in names[:index]:
@@ -281,6 +284,9 @@ class TrainingParameters(StrictModel):
                     f"stages.{index} ({stage.kind}) after {start!r} with adapter.method={adapter.method!r}: TRL's "
                     "DPOTrainer cannot train prompt-learning adapters; use lora, dora, ia3 or full there"
                 )
+            fit_plan = getattr(stage, "fit_plan", None)  # a stage's own checks against the list (distill's teacher)
+            if fit_plan is not None:
+                fit_plan(index, plan, POLICY_KINDS)
         return self
 
     def step_ids(self) -> list[str]:
