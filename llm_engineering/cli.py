@@ -1,24 +1,72 @@
-"""`llm-engineering`: the one entry point every Make target calls."""
+"""`llm-engineering`: validate, run and schedule the YAML-configured ZenML pipelines (every Make target calls it).
+
+A bad input (a config that does not validate, a `--set` that does not apply, an unknown pipeline) is one
+`error:` line on stderr naming the file, the field and the fix, and exit status 2, before any work starts.
+"""
 
 from __future__ import annotations
 
+import inspect
+import logging
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from llm_engineering.application.run_config import ConfigError
-from llm_engineering.pipeline_registry import PIPELINES, guess_pipeline
+from llm_engineering.pipeline_registry import PIPELINES, UnknownPipeline, get_pipeline, guess_pipeline
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+SCHEDULE = "schedule"  # `validate` also reads schedule configs (configs/schedule.yaml), validated as ScheduleConfig
+
+HELP = (
+    "Turn your documents into a fine-tuned, evaluated LLM with YAML-configured ZenML pipelines; offline on a CPU "
+    "by default.\n\n"
+    "The feature_engineering pipeline crawls folders, URLs and git repositories, cleans, chunks and embeds them "
+    "into Qdrant, and generates curated instruction and preference datasets. The training pipeline fine-tunes the "
+    "base model on them (SFT, then DPO or the configured stages), evaluates it, exports it and registers a ZenML "
+    "model version. Each pipeline reads one YAML file in configs/; `validate` checks it without running anything, "
+    "`--set` overrides one key for one run. `llm-engineering COMMAND --help` shows each command's options.\n\n"
+    "Examples:\n"
+    "  llm-engineering validate configs/feature_engineering.yaml\n"
+    "  llm-engineering run feature_engineering -c configs/feature_engineering.yaml\n"
+    "  llm-engineering validate configs/training.yaml --set stages.0.adapter.r=8\n"
+    "  llm-engineering run training -c configs/training.yaml\n"
+    "  llm-engineering schedule --config configs/schedule.yaml --once\n"
+    "  llm-engineering lineage instruction_dataset\n"
+    "  llm-engineering dashboard"
+)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP)
 console = Console(stderr=True)
 
+Overrides = Annotated[
+    list[str],
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="override one key of the config, dotted, relative to parameters: (a number indexes a list: "
+        "crawl.sources.0.path=docs); steps./settings./model. keys address the ZenML part; repeatable",
+    ),
+]
 
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+
+@app.callback()
+def _main() -> None:
+    # ZenML colours every console log line with ANSI codes, terminal or not; piped into a file they are noise.
+    if not sys.stdout.isatty():
+        os.environ.setdefault("ZENML_LOGGING_COLORS_DISABLED", "true")  # read when ZenML is imported, later
+
+
+def _fail(message: str) -> NoReturn:
+    """One `error:` line (several only for a config with several invalid fields) on stderr, exit status 2."""
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -29,48 +77,90 @@ def _warn(warnings: list[str]) -> None:
 
 @app.command()
 def validate(
-    config: Path, pipeline: str | None = typer.Option(None, help="pipeline name; guessed from the file name")
+    config: Annotated[Path, typer.Argument(help="the YAML config, e.g. configs/feature_engineering.yaml")],
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            help=f"what the config is for: {', '.join(sorted([*PIPELINES, SCHEDULE]))}; guessed from the file name "
+            "(configs/<pipeline>[-variant].yaml)"
+        ),
+    ] = None,
+    set_: Overrides = [],  # noqa: B006 - typer reads the default, nothing mutates it
 ) -> None:
-    """Validate a pipeline config without running anything: the parameters, `steps:` names, model references,
-    eval-set files; empty source folders are warnings (README, Configuration)."""
+    """Check a config without running anything: its parameters, `steps:` names, model references and eval-set
+    files, with the same `--set` overrides `run` takes.
+
+    A problem is an error naming the file and the field, exit status 2; an empty source folder is a warning.
+    A schedule config is validated with the pipeline configs it points at (for it, `--set` keys are relative to
+    its top level: schedule.cron=..., watch=[articles])."""
     from llm_engineering.application.pipeline_runner import load_for
 
-    if pipeline is None and config.stem.split("-", 1)[0] == "schedule":
-        from llm_engineering.application.scheduling.schedule_config import load_schedule
-
-        try:
-            loaded_schedule = load_schedule(config)  # also validates the pipeline configs it points at
-        except ConfigError as exc:
-            _fail(str(exc))
-        training = loaded_schedule.training
-        _warn(loaded_schedule.feature.warnings + (training.warnings if training else []))
-        console.print(f"[green]ok[/] {config} is a valid schedule config", highlight=False)
-        return
-    name = pipeline or guess_pipeline(str(config))
-    if name is None:
-        _fail(f"{config}: cannot tell the pipeline from the file name; pass --pipeline ({', '.join(PIPELINES)})")
+    name = pipeline or _guess_config_kind(config)
     try:
-        loaded = load_for(name, config)
+        if name == SCHEDULE:
+            _validate_schedule(config, set_)
+            return
+        if name is None:
+            known = ", ".join(sorted([*PIPELINES, SCHEDULE]))
+            _fail(f"{config}: cannot tell the pipeline from the file name; pass --pipeline ({known})")
+        _known_to_validate(name)
+        loaded = load_for(name, config, set_)
     except ConfigError as exc:
         _fail(str(exc))
     _warn(loaded.warnings)
-    console.print(f"[green]ok[/] {config} is a valid {name} config", highlight=False)
+    console.print(f"[green]ok[/] {escape(str(config))} is a valid {name} config", highlight=False, soft_wrap=True)
 
 
-@app.command()
+def _guess_config_kind(config: Path) -> str | None:
+    """configs/<pipeline>[-variant].yaml (or schedule[-variant].yaml) -> its pipeline, or `schedule`."""
+    if config.stem.split("-", 1)[0] == SCHEDULE:
+        return SCHEDULE
+    return guess_pipeline(str(config))
+
+
+def _known_to_validate(name: str) -> None:
+    """UnknownPipeline unless `validate` knows `name`: a pipeline, or `schedule`."""
+    if name != SCHEDULE and name not in PIPELINES:
+        raise UnknownPipeline(name, [*PIPELINES, SCHEDULE])
+
+
+def _validate_schedule(config: Path, overrides: list[str]) -> None:
+    from llm_engineering.application.scheduling.schedule_config import load_schedule
+
+    loaded = load_schedule(config, overrides)  # also validates the pipeline configs it points at
+    training = loaded.training
+    _warn(loaded.feature.warnings + (training.warnings if training else []))
+    console.print(f"[green]ok[/] {escape(str(config))} is a valid schedule config", highlight=False, soft_wrap=True)
+
+
+def _pipelines_help() -> str:
+    width = max(len(name) for name in PIPELINES)
+    lines = "\n".join(f"  {name:<{width}}  {entry.summary}" for name, entry in PIPELINES.items())
+    return f"Pipelines:\n{lines}"
+
+
+@app.command(
+    help="Validate the config (as `validate` does), then run the pipeline with ZenML; at the end, a table of its "
+    "steps, their output artifact versions and counts.\n\n"
+    + _pipelines_help()
+    + "\n\nExample: llm-engineering run training -c configs/training.yaml --no-cache"
+)
 def run(
-    pipeline: str,
-    config: Path = typer.Option(..., "--config", "-c", help="YAML run config"),
-    set_: list[str] = typer.Option([], "--set", help="override: dotted.key=value (relative to parameters:)"),
+    pipeline: Annotated[str, typer.Argument(help=f"one of: {', '.join(PIPELINES)}")],
+    config: Path = typer.Option(..., "--config", "-c", help="YAML run config, e.g. configs/<pipeline>.yaml"),
+    set_: Overrides = [],  # noqa: B006 - typer reads the default, nothing mutates it
     no_cache: bool = typer.Option(False, "--no-cache", help="disable ZenML step caching"),
 ) -> None:
-    """Validate the config, then run the pipeline with ZenML."""
     from llm_engineering.application.pipeline_runner import load_for, run_pipeline
 
-    if pipeline not in PIPELINES:
-        _fail(f"unknown pipeline {pipeline!r}; known: {', '.join(sorted(PIPELINES))}")
     try:
+        if pipeline == SCHEDULE:
+            raise UnknownPipeline(pipeline)
+        get_pipeline(pipeline)
         loaded = load_for(pipeline, config, set_)
+    except UnknownPipeline as exc:
+        hint = f" (a schedule config runs with `llm-engineering schedule --config {config}`)"
+        _fail(str(exc) + (hint if pipeline == SCHEDULE else ""))
     except ConfigError as exc:
         _fail(str(exc))
     from llm_engineering.application.run_summary import print_failed_run, print_run_summary, print_stopped_run
@@ -106,7 +196,7 @@ def run(
 def preview_data(
     config: Path = typer.Option(Path("configs/training.yaml"), "--config", "-c", help="training YAML"),
     count: int = typer.Option(3, "-n", help="how many training samples"),
-    set_: list[str] = typer.Option([], "--set", help="override: dotted.key=value (relative to parameters:)"),
+    set_: Overrides = [],  # noqa: B006 - typer reads the default, nothing mutates it
 ) -> None:
     """Print tokenized training samples with the loss-carrying tokens highlighted, before any training."""
     from llm_engineering.application.pipeline_runner import load_for
@@ -167,9 +257,8 @@ def schedule(
         False, "--orchestrator-schedule", help="register a ZenML Schedule on the active orchestrator instead"
     ),
 ) -> None:
-    """Rerun the feature pipeline (and training) when watched sources change, on a cron or interval."""
-    import logging
-
+    """Rerun the feature pipeline (and training) when watched sources change, on a cron or interval; the runs it
+    starts are tagged `scheduled` in ZenML."""
     from llm_engineering.application.run_summary import print_tick_summary
     from llm_engineering.application.scheduling.schedule_config import load_schedule
 
@@ -189,21 +278,53 @@ def schedule(
             _fail(str(exc))
         console.print(f"registered {loaded.config.schedule.describe()} on the active orchestrator", highlight=False)
         return
-    from rich.logging import RichHandler
-
     from llm_engineering.application.scheduling.trigger import run_trigger
 
-    package_logger = logging.getLogger("llm_engineering")
-    package_logger.setLevel(logging.INFO)
-    if not any(isinstance(handler, RichHandler) for handler in package_logger.handlers):
-        package_logger.addHandler(RichHandler(console=console, show_path=False))
     try:
-        results = run_trigger(loaded, max_ticks=1 if once else max_ticks, on_tick=print_tick_summary)
+        with _trigger_log_shown():
+            results = run_trigger(loaded, max_ticks=1 if once else max_ticks, on_tick=print_tick_summary)
     except KeyboardInterrupt:
         console.print("trigger stopped")
         return
     if once and results and results[-1].outcome == "failed":
         sys.exit(1)
+
+
+@contextmanager
+def _trigger_log_shown() -> Iterator[None]:
+    """The trigger's own lines (what changed, what ran), once each, with time and level, on stderr, plain when
+    piped. Not propagated: ZenML's console handler on the root logger would print every one a second time, in ANSI
+    colours. The pipelines' own logs (inside steps) still go through ZenML, which stores them with the run."""
+    from rich.logging import RichHandler
+
+    from llm_engineering.application.scheduling.trigger import logger
+
+    handler = RichHandler(console=console, show_path=False)
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def _one_line_paragraphs(text: str) -> str:
+    """Help as typer's rich mode shows it best: each prose paragraph on one line (rich wraps it to the terminal),
+    paragraphs with indented lines (examples, lists) as written, `[...]` shown literally rather than as markup."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    kept = [
+        paragraph if "\n  " in paragraph else " ".join(line.strip() for line in paragraph.splitlines())
+        for paragraph in paragraphs
+    ]
+    return escape("\n\n".join(kept))
+
+
+for _command in app.registered_commands:
+    _command.help = _one_line_paragraphs(_command.help or inspect.getdoc(_command.callback) or "")
 
 
 if __name__ == "__main__":

@@ -10,11 +10,14 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from llm_engineering.application.run_config import ConfigError
+
 
 @dataclass(frozen=True)
 class PipelineEntry:
     function: str  # "module:attribute"
     parameters: str
+    summary: str  # one line, for `llm-engineering run --help`
 
     def load_function(self):  # noqa: ANN201 - a ZenML Pipeline
         return _load(self.function)
@@ -32,17 +35,27 @@ PIPELINES: dict[str, PipelineEntry] = {
     "feature_engineering": PipelineEntry(
         "pipelines.feature_engineering:feature_engineering",
         "llm_engineering.domain.config.feature_engineering:FeatureEngineeringParameters",
+        "crawl, clean, chunk, embed into Qdrant; curate datasets",
     ),
     "training": PipelineEntry(
         "pipelines.training:training",
         "llm_engineering.domain.config.training:TrainingParameters",
+        "fine-tune on them (SFT, DPO, ...); evaluate, register",
     ),
 }
 
 
+class UnknownPipeline(ConfigError):
+    """A pipeline name the CLI does not know; the message lists the ones it does."""
+
+    def __init__(self, name: str, known: list[str] | None = None) -> None:
+        names = ", ".join(sorted(known or PIPELINES))
+        super().__init__(f"unknown pipeline {name!r}; choose one of: {names}")
+
+
 def get_pipeline(name: str) -> PipelineEntry:
     if name not in PIPELINES:
-        raise KeyError(f"unknown pipeline {name!r}; known: {', '.join(sorted(PIPELINES))}")
+        raise UnknownPipeline(name)
     return PIPELINES[name]
 
 

@@ -21,8 +21,10 @@ def load_for(pipeline_name: str, config_path: Path, overrides: list[str] | None 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # holds llm_engineering/, pipelines/, steps/
 
 
-def run_pipeline(pipeline_name: str, loaded: LoadedRunConfig, *, no_cache: bool = False) -> Any:
-    """Returns the ZenML pipeline run response."""
+def run_pipeline(
+    pipeline_name: str, loaded: LoadedRunConfig, *, no_cache: bool = False, tags: list[str] | None = None
+) -> Any:
+    """Returns the ZenML pipeline run response. `tags` are added to the run's (the config's `tags:` are kept)."""
     from zenml.utils import source_utils
 
     # ZenML records each artifact's type by import path relative to a "source root", by default the folder
@@ -33,6 +35,8 @@ def run_pipeline(pipeline_name: str, loaded: LoadedRunConfig, *, no_cache: bool 
     options: dict[str, Any] = {}
     if no_cache:
         options["enable_cache"] = False
+    if tags:
+        options["tags"] = tags
     from llm_engineering.application.scheduling.pipeline_lock import pipeline_lock
 
     # One run per data dir, refused before any work (PipelineBusy names the holder).

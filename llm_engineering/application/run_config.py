@@ -32,32 +32,78 @@ class LoadedRunConfig(BaseModel):
     warnings: list[str] = []  # `<file>: <field>: <warning>`, printed by `validate`; nothing stops on them
 
 
+class OverrideError(ConfigError):
+    """A `--set` that cannot be applied to the document: it names the override, the node and what to write instead."""
+
+
 def parse_override(override: str) -> tuple[str, Any]:
     if "=" not in override:
-        raise ConfigError(f"--set {override!r}: expected dotted.key=value")
+        raise OverrideError(f"--set {override!r}: expected dotted.key=value, e.g. --set chunking.chunk_size=256")
     key, raw = override.split("=", 1)
     try:
         value = yaml.safe_load(raw) if raw else ""
     except yaml.YAMLError:
         value = raw
-    return key.strip(), value
+    key = key.strip()
+    if not key or "" in key.split("."):
+        raise OverrideError(
+            f"--set {override!r}: empty key segment; write dotted.key=value, e.g. chunking.chunk_size=256"
+        )
+    return key, value
 
 
-def apply_override(document: dict[str, Any], key: str, value: Any) -> None:
-    """Dotted keys are relative to `parameters:` unless they start with a ZenML top-level key."""
-    if not key.startswith(ZENML_KEYS_OUTSIDE_PARAMETERS) and not key.startswith("parameters."):
-        key = f"parameters.{key}"
+def apply_override(document: dict[str, Any], key: str, value: Any, *, relative_to: str | None = "parameters") -> None:
+    """Dotted keys are relative to `parameters:` unless they start with a ZenML top-level key; with
+    `relative_to=None` (a schedule config, which has no `parameters:`) relative to the top level. A number indexes
+    a list; a missing mapping key is created. Raises OverrideError for a key through a single value, or a list index
+    that is not a number or is out of range."""
+    if relative_to and not key.startswith((*ZENML_KEYS_OUTSIDE_PARAMETERS, f"{relative_to}.")):
+        key = f"{relative_to}.{key}"
     parts = key.split(".")
     node: Any = document
-    for part in parts[:-1]:
+    for depth, part in enumerate(parts):
+        where = ".".join(parts[:depth])
         if isinstance(node, list):
-            node = node[int(part)]
-            continue
-        node = node.setdefault(part, {})
-    if isinstance(node, list):
-        node[int(parts[-1])] = value
-    else:
-        node[parts[-1]] = value
+            index = _list_index(node, part, where)
+        elif isinstance(node, dict):
+            index = part
+        else:
+            shown = repr(node) if len(repr(node)) <= 40 else repr(node)[:37] + "..."
+            raise OverrideError(
+                f"{where} is a single value ({shown}), not a mapping, so it has no key {part!r}; "
+                f"set {where}=<value> instead"
+            )
+        if depth == len(parts) - 1:
+            node[index] = value
+        else:
+            if isinstance(node, dict) and node.get(index) is None:  # absent, or empty in the YAML (`key:`)
+                node[index] = {}
+            node = node[index]
+
+
+def _list_index(node: list[Any], part: str, where: str) -> int:
+    size = f"{len(node)} entry" if len(node) == 1 else f"{len(node)} entries"
+    span = f"use a number from 0 to {len(node) - 1}" if node else "set the whole list instead, e.g. " + where + "=[...]"
+    try:
+        index = int(part)
+    except ValueError:
+        raise OverrideError(f"{where} is a list ({size}), indexed by number, not {part!r}; {span}") from None
+    if not 0 <= index < len(node):
+        raise OverrideError(f"{where} has {size}; index {index} is out of range, {span}")
+    return index
+
+
+def apply_overrides(
+    path: Path, document: dict[str, Any], overrides: list[str], *, relative_to: str | None = "parameters"
+) -> None:
+    """Every `--set dotted.key=value` on the document read from `path`, in order: the one parsing `run`, `validate`
+    and a schedule's `overrides:` share."""
+    for override in overrides:
+        try:
+            apply_override(document, *parse_override(override), relative_to=relative_to)
+        except OverrideError as exc:
+            message = str(exc) if str(exc).startswith("--set ") else f"--set {override!r}: {exc}"
+            raise OverrideError(f"{path}: {message}") from None
 
 
 def format_validation_error(path: Path, prefix: str, error: ValidationError) -> str:
@@ -69,23 +115,48 @@ def format_validation_error(path: Path, prefix: str, error: ValidationError) -> 
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    """The YAML mapping in `path`; ConfigError, in one line, for a missing or unreadable file, one that is not text
+    or not YAML, or whose top level is not a mapping."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a configuration file; pass a YAML file such as {path}/<name>.yaml")
     if not path.is_file():
-        raise ConfigError(f"{path}: configuration file not found")
+        raise ConfigError(f"{path}: configuration file not found; check the path (the shipped configs are in configs/)")
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file (byte {exc.start} is not UTF-8); pass a YAML configuration file"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.strerror or exc}); check its permissions") from None
+    try:
+        document = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: {_yaml_problem(exc)}") from None
     if not isinstance(document, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of `key: value` lines, not a {type(document).__name__}"
+        )
     return document
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's multi-line report as one line: where, what, and (when it differs) where the construct began."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is None or problem is None:
+        return f"not valid YAML: {' '.join(str(error).split())}; fix the syntax"
+    context = getattr(error, "context", None)
+    started = getattr(error, "context_mark", None)
+    began = f" ({context} at line {started.line + 1})" if context and started and started.line != mark.line else ""
+    return f"line {mark.line + 1}, column {mark.column + 1}: not valid YAML: {problem}{began}; fix the syntax there"
 
 
 def load_run_config(
     path: Path, parameters_model: type[BaseModel], overrides: list[str] | None = None
 ) -> LoadedRunConfig:
     document = copy.deepcopy(read_yaml(path))
-    for override in overrides or []:
-        apply_override(document, *parse_override(override))
+    apply_overrides(path, document, overrides or [])
     raw_parameters = document.pop("parameters", None) or {}
     try:
         parameters = parameters_model.model_validate(raw_parameters)

@@ -186,3 +186,23 @@ def test_a_second_run_on_a_data_dir_in_use_is_refused_before_any_work(tmp_path, 
         [sys.executable, "-m", "llm_engineering.cli", "run", "feature_engineering", "--config", str(config)],
         capture_output=True, text=True, timeout=300,
     ).returncode == 0  # fmt: skip
+
+
+def test_the_cli_trigger_prints_each_line_once_without_ansi_and_tags_its_runs_scheduled(tmp_path, data_dir):
+    """The probe: piped, every trigger line came twice, the second copy from ZenML's root handler in raw ANSI."""
+    corpus = copy_articles(tmp_path / "corpus", ARTICLES[0])
+    schedule = write_schedule(tmp_path, corpus)
+    result = subprocess.run(
+        [sys.executable, "-m", "llm_engineering.cli", "schedule", "--config", str(schedule), "--once"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "ZENML_LOGGING_VERBOSITY": "INFO", "COLUMNS": "300"},  # as a user's shell, piped
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert "\x1b[" not in output
+    for line in ("trigger started: every 1 s, watching ['articles']", "source articles changed: new file"):
+        assert output.count(line) == 1, output
+    [ran] = [line for line in result.stderr.splitlines() if "ran feature_engineering: " in line]
+    run_name = ran.split("ran feature_engineering: ", 1)[1].split(" (", 1)[0]
+    assert "| ran | " in result.stdout and f"runs: feature_engineering: {run_name} (completed)" in result.stdout
+    assert [tag.name for tag in Client().get_pipeline_run(run_name).tags] == ["scheduled"]

@@ -7,7 +7,13 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from llm_engineering.application.pipeline_runner import load_for
-from llm_engineering.application.run_config import ConfigError, LoadedRunConfig, format_validation_error, read_yaml
+from llm_engineering.application.run_config import (
+    ConfigError,
+    LoadedRunConfig,
+    apply_overrides,
+    format_validation_error,
+    read_yaml,
+)
 from llm_engineering.domain.config.feature_engineering import FeatureEngineeringParameters, Source
 from llm_engineering.domain.config.schedule import ScheduleConfig
 
@@ -32,10 +38,13 @@ class LoadedSchedule(BaseModel):
         return [source for source in sources if source.name in self.config.watch]
 
 
-def load_schedule(path: Path) -> LoadedSchedule:
-    """Raises ConfigError naming the file and field: bad cron, both/neither timing, unknown watched source, ..."""
+def load_schedule(path: Path, overrides: list[str] | None = None) -> LoadedSchedule:
+    """Raises ConfigError naming the file and field: bad cron, both/neither timing, unknown watched source, ...
+    `overrides` are `--set`-style, relative to the schedule file's top level (`schedule.cron=...`)."""
+    document = read_yaml(path)
+    apply_overrides(path, document, overrides or [], relative_to=None)
     try:
-        config = ScheduleConfig.model_validate(read_yaml(path))
+        config = ScheduleConfig.model_validate(document)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(path, "", exc)) from exc
     feature = load_for("feature_engineering", config.feature_pipeline.config, config.feature_pipeline.overrides)

@@ -28,6 +28,7 @@ from llm_engineering.domain.config.schedule import ScheduleTiming
 logger = logging.getLogger("llm_engineering.scheduler")
 
 TickOutcome = Literal["unchanged", "ran", "failed", "skipped_busy"]
+SCHEDULED_TAG = "scheduled"  # on every run the trigger starts, to tell them from hand-started ones in ZenML
 
 
 class TickResult(BaseModel):
@@ -50,7 +51,7 @@ def _now() -> datetime:
 
 
 def _run(pipeline_name: str, loaded: Any) -> str:
-    run = run_pipeline(pipeline_name, loaded)
+    run = run_pipeline(pipeline_name, loaded, tags=[SCHEDULED_TAG])
     status = str(getattr(run, "status", "completed"))
     if "failed" in status.lower():
         raise RuntimeError(f"{pipeline_name} run {run.name} {status}")
