@@ -230,11 +230,15 @@ def dashboard(
 
 @app.command()
 def lineage(
-    target: str = typer.Argument(..., help="artifact[:version] or model:<name>[:version]"),
-    max_sources: int = typer.Option(10, "--max-sources", help="raw documents listed per artifact"),
+    target: str = typer.Argument(..., help="artifact[:version], e.g. instruction_dataset:3, or model:<name>[:version]"),
+    max_sources: int | None = typer.Option(
+        None, "--max-sources", help="documents listed per artifact (default: a dataset's all, other artifacts 10)"
+    ),
     markdown: bool = typer.Option(False, "--markdown", help="print markdown (as in the model card)"),
 ) -> None:
-    """Print where an artifact or model version came from: steps, runs, datasets, chunks, documents, sources."""
+    """Print where an artifact or model version came from. A dataset version: the run that produced it and exactly
+    the documents its samples come from (samples and chunks per document); other artifacts: their chain of steps
+    and runs back to the crawled sources; a model version: its stage, metrics, runs and the datasets it read."""
     from llm_engineering.application.lineage import LineageError, lineage_for
     from llm_engineering.application.lineage_rendering import lineage_markdown, lineage_tree
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from rich.markup import escape
 from rich.tree import Tree
 
-from llm_engineering.application.lineage import LineageNode, ModelLineage
+from llm_engineering.application.lineage import DatasetLineage, LineageNode, ModelLineage, SampleBatch, SampleDocument
 
 
 def _describe(node: LineageNode) -> str:
@@ -32,19 +34,120 @@ def _add(tree: Tree, node: LineageNode) -> None:
         _add(branch, child)
 
 
-def lineage_tree(lineage: LineageNode | ModelLineage) -> Tree:
-    if isinstance(lineage, LineageNode):
+SPLIT_ORDER = {"train": 0, "test": 1}
+
+
+def _counts(splits: dict[str, int]) -> str:
+    ordered = sorted(splits.items(), key=lambda item: (SPLIT_ORDER.get(item[0], len(SPLIT_ORDER)), item[0]))
+    return ", ".join(f"{count} {split}" for split, count in ordered)
+
+
+def _dataset_summary(lineage: DatasetLineage) -> str:
+    documents = len(lineage.documents())
+    return (
+        f"{lineage.label}: {lineage.samples} samples ({_counts(lineage.splits)}) "
+        f"from {documents} document{'s' if documents != 1 else ''}"
+    )
+
+
+def _producer(lineage: DatasetLineage) -> str:
+    if not lineage.run:
+        return "not produced by a pipeline run (saved by hand)"
+    pipeline = f" (pipeline {lineage.pipeline})" if lineage.pipeline else ""
+    return f"produced by step {lineage.step} in run {lineage.run}{pipeline}"
+
+
+def _batch_header(lineage: DatasetLineage, batch: SampleBatch) -> str:
+    if batch.version == lineage.version:
+        header = f"{batch.samples} samples added by this version"
+    else:
+        header = f"{batch.samples} samples carried over from version {batch.version}"
+    return header + (f", generated in run {batch.run}" if batch.run else "")
+
+
+def _folder(documents: list[SampleDocument]) -> str | None:
+    """The folder all these documents are in, when they are files: listed once, the documents by relative path."""
+    locations = [d.location for d in documents if d.location]
+    if not locations or not all(os.path.isabs(location) for location in locations):
+        return None
+    folder = os.path.commonpath([os.path.dirname(location) for location in locations])
+    return folder if folder != os.path.sep else None
+
+
+def _batch_details(batch: SampleBatch) -> list[str]:
+    details = [f"chunks read from Qdrant collection {batch.collection} at {batch.qdrant}"] if batch.collection else []
+    folder = _folder(batch.documents)
+    if folder:
+        details.append(f"documents in {folder}")
+    return details
+
+
+def _document_line(document: SampleDocument, folder: str | None) -> str:
+    if document.location is None:
+        where = f"document {document.document_id} (no record of it in that run)"
+    else:
+        where = os.path.relpath(document.location, folder) if folder else document.location
+    details = [f"source {document.source}"] if document.source else []
+    if document.fetched_at:
+        details.append(f"fetched {document.fetched_at:%Y-%m-%d %H:%M:%S %Z}".rstrip())
+    of = f" of its {document.document_chunks}" if document.document_chunks else ""
+    chunks = f"{document.chunks}{of} chunk{'s' if (document.document_chunks or document.chunks) != 1 else ''}"
+    described = f" ({', '.join(details)})" if details else ""
+    return f"{where}{described}: {document.samples} samples ({_counts(document.splits)}) from {chunks}"
+
+
+def _document_lines(lineage: DatasetLineage, batch: SampleBatch) -> list[str]:
+    shown = batch.documents if lineage.max_documents is None else batch.documents[: lineage.max_documents]
+    folder = _folder(batch.documents)
+    lines = [_document_line(document, folder) for document in shown]
+    if len(batch.documents) > len(shown):
+        lines.append(f"... and {len(batch.documents) - len(shown)} more ({len(batch.documents)} documents)")
+    return lines
+
+
+def _add_dataset(tree: Tree, lineage: DatasetLineage) -> None:
+    branch = tree.add(escape(_dataset_summary(lineage)))
+    branch.add(escape(_producer(lineage)))
+    if lineage.note:
+        branch.add(f"[dim]{escape(lineage.note)}[/]")
+    for batch in lineage.batches:
+        batch_branch = branch.add(escape(_batch_header(lineage, batch)))
+        for line in _batch_details(batch):
+            batch_branch.add(escape(line))
+        if batch.note:
+            batch_branch.add(f"[dim]{escape(batch.note)}[/]")
+        for line in _document_lines(lineage, batch):
+            batch_branch.add(f"[cyan]{escape(line)}[/]")
+
+
+def _add_root(tree: Tree, root: LineageNode | DatasetLineage) -> None:
+    if isinstance(root, DatasetLineage):
+        _add_dataset(tree, root)
+    else:
+        _add(tree, root)
+
+
+def _metrics(lineage: ModelLineage) -> str:
+    return ", ".join(f"{name} {value:.4g}" for name, value in lineage.metrics.items())
+
+
+def lineage_tree(lineage: LineageNode | DatasetLineage | ModelLineage) -> Tree:
+    if not isinstance(lineage, ModelLineage):
         tree = Tree("[bold]lineage[/]")
-        _add(tree, lineage)
+        _add_root(tree, lineage)
         return tree
     stage = f", stage {lineage.stage}" if lineage.stage else ""
     tree = Tree(escape(f"model {lineage.model}:{lineage.version} (#{lineage.number}{stage})"), style="bold")
+    if lineage.metrics:
+        tree.add(escape(f"metrics: {_metrics(lineage)}"))
+    if "promotion" in lineage.metadata:
+        tree.add(escape(f"promotion: {lineage.metadata['promotion']}"))
     if lineage.runs:
         tree.add(escape(f"pipeline runs: {', '.join(lineage.runs)}"))
     if lineage.artifacts:
         tree.add(escape(f"linked artifacts: {', '.join(lineage.artifacts)}"))
     for root in lineage.roots:
-        _add(tree, root)
+        _add_root(tree, root)
     return tree
 
 
@@ -59,14 +162,33 @@ def _markdown_lines(node: LineageNode, depth: int) -> list[str]:
     return lines
 
 
-def lineage_markdown(lineage: LineageNode | ModelLineage) -> str:
+def _dataset_markdown_lines(lineage: DatasetLineage) -> list[str]:
+    lines = [f"- `{lineage.label}`: {_dataset_summary(lineage).split(': ', 1)[1]}; {_producer(lineage)}"]
+    if lineage.note:
+        lines.append(f"  - {lineage.note}")
+    for batch in lineage.batches:
+        details = [*_batch_details(batch), *([batch.note] if batch.note else [])]
+        lines.append(f"  - {_batch_header(lineage, batch)}" + (f"; {'; '.join(details)}" if details else ""))
+        lines += [f"    - {line}" for line in _document_lines(lineage, batch)]
+    return lines
+
+
+def _root_markdown_lines(root: LineageNode | DatasetLineage) -> list[str]:
+    return _dataset_markdown_lines(root) if isinstance(root, DatasetLineage) else _markdown_lines(root, 0)
+
+
+def lineage_markdown(lineage: LineageNode | DatasetLineage | ModelLineage) -> str:
     """The same chain as `llm-engineering lineage`, as a markdown list (for the model card)."""
-    if isinstance(lineage, LineageNode):
-        return "\n".join(_markdown_lines(lineage, 0)) + "\n"
+    if not isinstance(lineage, ModelLineage):
+        return "\n".join(_root_markdown_lines(lineage)) + "\n"
     header = [f"Model `{lineage.model}` version `{lineage.version}`"]
     if lineage.runs:
         header.append(f"pipeline runs: {', '.join(f'`{run}`' for run in lineage.runs)}")
+    if lineage.stage:
+        header.append(f"stage `{lineage.stage}`")
+    if lineage.metrics:
+        header.append(f"metrics: {_metrics(lineage)}")
     lines = ["; ".join(header), ""]
     for root in lineage.roots:
-        lines += _markdown_lines(root, 0)
+        lines += _root_markdown_lines(root)
     return "\n".join(lines) + "\n"
