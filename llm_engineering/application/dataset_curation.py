@@ -40,6 +40,8 @@ from llm_engineering.domain.config.dataset_quality import (
 from llm_engineering.domain.judging import JuryReport
 from llm_engineering.domain.samples import CurationReport, FailedGeneration, RemovedSample, StageCount
 
+RANKING_JURY = "preference ranking"  # the report's name for the jury that ranked the preference candidates
+
 
 @dataclass
 class CurationContext:
@@ -164,9 +166,10 @@ def curate(
     dropped: Sequence[RemovedSample] = (),
     answers_generated: int = 0,
     answers_truncated: int = 0,
+    ranking: JuryReport | None = None,
 ) -> tuple[list[Sample], list[RemovedSample], CurationReport]:
     """`dropped`: what generation already dropped (a truncated answer), counted in the report and kept with the
-    removed samples."""
+    removed samples; `ranking`: the jury that ranked preference candidates, reported beside the judge stages."""
     report = CurationReport(
         dataset=name,
         previous_version_samples=len(previous),
@@ -178,7 +181,8 @@ def curate(
         answers_truncated=answers_truncated,
     )
     outcome = run_stages(generated, config.curation.stages, CurationContext(embed=embed, previous=previous))
-    report.stages, report.decontamination, report.judges = outcome.counts, outcome.contamination, outcome.judges
+    report.stages, report.decontamination = outcome.counts, outcome.contamination
+    report.judges = {**({RANKING_JURY: ranking} if ranking is not None else {}), **outcome.judges}
     report.new_samples = len(outcome.kept)
     return outcome.kept, [*dropped, *outcome.removed], report
 

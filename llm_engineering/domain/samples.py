@@ -93,6 +93,7 @@ class GeneratedPreferences(BaseModel):
     )
     answers_generated: int = Field(0, description="answers this step generated (rejected answers or candidates)")
     answers_truncated: int = Field(0, description="of those, cut off by the token budget (finish_reason length)")
+    ranking: JuryReport | None = Field(None, description="judge_ranked / reward_ranked: the ranking jury's report")
     usage: dict[str, float] = {}
 
 

@@ -42,6 +42,7 @@ def _curate(
         dropped=generated.dropped,
         answers_generated=getattr(generated, "answers_generated", 0),
         answers_truncated=getattr(generated, "answers_truncated", 0),
+        ranking=getattr(generated, "ranking", None),
     )
     return {"samples": samples, "removed": removed, "report": report}
 

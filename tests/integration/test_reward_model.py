@@ -207,3 +207,66 @@ def test_scorer_names_a_missing_folder_and_a_causal_lm_folder(tiny_model_dir: Pa
     with pytest.raises(RewardModelError, match=rf"^reward model folder {two_labels} is a sequence classifier with "
                        r"num_labels=2; a reward model has num_labels=1 \(one score per answer\)$"):  # fmt: skip
         RewardModelScorer(two_labels)
+
+
+def test_the_trained_reward_model_ranks_preference_candidates_and_judges_pairs(trained, tmp_path: Path) -> None:
+    """The folder a reward_model stage wrote, used by the feature pipeline: the `reward_ranked` strategy orders
+    sampled candidates by its score, and as a jury member of a judge stage it drops pairs it finds backwards."""
+    from llm_engineering.application.dataset_curation import curate
+    from llm_engineering.application.dataset_generation.preferences import generate_preferences
+    from llm_engineering.domain.config.dataset_generation import DatasetGenerationConfig, PreferenceGenerationConfig
+    from llm_engineering.domain.config.llm import LLMConfig
+    from llm_engineering.domain.samples import InstructionSample, PreferenceSample
+    from llm_engineering.infrastructure.llm.factory import build_provider
+    from tests.support.openai_server import OpenAIStubServer
+
+    samples = [
+        InstructionSample(
+            sample_id=f"i{n}",
+            instruction=row["prompt"],
+            answer=row["chosen"],
+            document_id="d",
+            chunk_id="c",
+            source="s",
+        )  # fmt: skip
+        for n, row in enumerate(preferences()["test"].select(range(3)))
+    ]
+    with OpenAIStubServer(responder=lambda body: "I do not know, sorry!!!") as server:
+        provider = build_provider(LLMConfig(provider="openai", base_url=server.base_url, model="m", cache=False))
+        config = PreferenceGenerationConfig(strategy="reward_ranked", reward_model=trained.model_dir, candidates=3)
+        generated = generate_preferences(samples, provider, config, DatasetGenerationConfig().prompts)
+    assert [(p.chosen, p.rejected) for p in generated.samples] == [
+        (s.answer, "I do not know, sorry!!!") for s in samples
+    ]
+    assert {p.strategy for p in generated.samples} == {"reward_ranked"}
+    assert generated.ranking is not None and generated.ranking.members[0].kind == "reward_model"
+    assert generated.ranking.judged == 6  # the grounded answer and one distinct sampled answer per question
+
+    swapped = generated.samples[0].model_copy(
+        update={
+            "sample_id": "backwards",
+            "chosen": generated.samples[0].rejected,
+            "rejected": generated.samples[0].chosen,
+        }
+    )
+    pairs: list[PreferenceSample] = [*generated.samples, swapped]
+    member = {"kind": "reward_model", "name": "rm", "folder": str(trained.model_dir)}
+    judged = DatasetGenerationConfig.model_validate(
+        {"curation": {"stages": [{"kind": "judge", "min_margin": 0.0, "jury": {"members": [member]}}]}}
+    )
+    kept, removed, report = curate("preference_dataset", pairs, [], judged, embed=None)
+    assert [p.sample_id for p in kept] == [p.sample_id for p in generated.samples]
+    assert [(r.sample_id, r.reason) for r in removed] == [("backwards", "chosen does not beat rejected by min_margin")]
+    assert all(p.scores["judge_margin"] > 0 and "judge_chosen_rm_reward" in p.scores for p in kept)
+    assert report.judges["judge"].members[0].judged == 2 * len(pairs)
+
+
+def test_reward_ranked_needs_a_reward_model_folder() -> None:
+    from pydantic import ValidationError
+
+    from llm_engineering.domain.config.dataset_generation import PreferenceGenerationConfig
+
+    with pytest.raises(ValidationError, match="strategy reward_ranked ranks candidates with a reward model"):
+        PreferenceGenerationConfig(strategy="reward_ranked")
+    with pytest.raises(ValidationError, match="reward_model is read by strategy reward_ranked only"):
+        PreferenceGenerationConfig(reward_model="somewhere")

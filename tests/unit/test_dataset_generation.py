@@ -6,7 +6,7 @@ import pytest
 
 from llm_engineering.application.dataset_generation.extracts import build_extracts, strip_overlap
 from llm_engineering.application.dataset_generation.instructions import generate_instructions
-from llm_engineering.application.dataset_generation.parsing import ParseError, parse_question_answer, parse_score
+from llm_engineering.application.dataset_generation.parsing import ParseError, parse_question_answer
 from llm_engineering.application.dataset_generation.preferences import generate_preferences
 from llm_engineering.domain.config.dataset_generation import (
     DatasetGenerationConfig,
@@ -185,7 +185,6 @@ def test_parsing_is_forgiving_about_layout_and_strict_about_content():
     ]:
         with pytest.raises(ParseError, match=problem):
             parse_question_answer(bad, "json" if bad.startswith("{") else "text")
-    assert parse_score("Score: 4") == 4 and parse_score(" 2 ") == 2
 
 
 def test_json_output_needs_a_server():

@@ -139,6 +139,9 @@ def test_rubric_parsing_is_strict():
         assert rubric.parse(garbage) is None, garbage
     grounded = load_rubric("grounded")  # the preference judge prompt: a 1-5 `Score:` line
     assert grounded.parse("Score: 4") == {"score": 4} and grounded.parse("Score: 6") is None
+    assert grounded.parse(" 2 ") == {"score": 2} and grounded.parse("**Score:** 5\nGood.") == {"score": 5}
+    assert grounded.parse("Score: 2\nScore: 4") is None  # two verdicts are none
+    assert grounded.parse("I like it") is None
     multi = load_rubric("multi_dimension")
     verdict = {"helpfulness": 4, "correctness": 4, "coherence": 4, "complexity": 0, "verbosity": 4}
     assert multi.score(verdict) == pytest.approx(0.75)  # verbosity has weight 0: recorded, not scored

@@ -9,7 +9,6 @@ import re
 # "Question:", "**Question:**", "1. Question -", "Q:"; labels may share a line with their text.
 QUESTION_LABEL = re.compile(r"(?:(?i:question)|Q)\s*\**\s*[:\-]\s*\**\s*")
 ANSWER_LABEL = re.compile(r"(?:(?i:answer)|A)\s*\**\s*[:\-]\s*\**\s*")
-SCORE = re.compile(r"score\s*\**\s*[:=]?\s*\**\s*([1-5])\b", re.IGNORECASE)
 JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
@@ -78,9 +77,3 @@ def parse_question(text: str) -> str:
         raise ParseError("the question is over 300 characters")
     return question
 
-
-def parse_score(text: str) -> int:
-    match = SCORE.search(text) or re.fullmatch(r"\s*([1-5])\s*", text)
-    if match is None:
-        raise ParseError("missing 'Score: <1-5>'")
-    return int(match.group(1))

@@ -3,7 +3,9 @@
 - extract_vs_generated: chosen is the answer grounded in the extract; rejected is the model's own
   answer to the same question without the extract.
 - judge_ranked: k candidate answers (the grounded one plus k-1 written in different styles without
-  the extract) are scored 1-5 by an LLM judge; best vs worst, ties are reported, not guessed.
+  the extract) are scored by a judge or jury (default: the generation LLM, 1-5 grounded in the extract); best vs
+  worst, ties are reported, not guessed.
+- reward_ranked: the same candidates, ranked by a reward model's score.
 
 Every answer generated here must be complete: it ended on the model's own stop within its token budget. A cut-off
 one (finish_reason 'length') would teach DPO "complete beats truncated" instead of "grounded beats ungrounded", so
@@ -13,9 +15,12 @@ counted in `dropped` (not a generation failure: the call worked), never silently
 
 from __future__ import annotations
 
-from llm_engineering.application.dataset_generation.parsing import ParseError, parse_score
 from llm_engineering.application.dataset_generation.prompts import render
+from llm_engineering.application.judging.jury import Jury
+from llm_engineering.application.judging.members import JudgeItem, LlmJudge
+from llm_engineering.application.judging.rubrics import load_rubric
 from llm_engineering.domain.config.dataset_generation import PreferenceGenerationConfig, PromptFiles
+from llm_engineering.domain.config.judging import JuryConfig, LlmMember
 from llm_engineering.domain.documents import content_hash
 from llm_engineering.domain.samples import (
     FailedGeneration,
@@ -94,7 +99,7 @@ def generate_preferences(
     prompts: PromptFiles,
     show_progress: bool = False,
 ) -> GeneratedPreferences:
-    if config.strategy == "judge_ranked":
+    if config.strategy in ("judge_ranked", "reward_ranked"):
         return _judge_ranked(samples, provider, config, prompts, show_progress)
     output = GeneratedPreferences()
     requests = [_answer_request(s, "", 0, config, prompts, None) for s in samples]
@@ -113,6 +118,16 @@ def generate_preferences(
     return output
 
 
+def _ranking_jury(provider: LLMProvider, config: PreferenceGenerationConfig, prompts: PromptFiles) -> Jury:
+    """The configured jury, or the historical judge: the generation LLM with the `prompts.judge` rubric."""
+    configured = config.ranking_jury()
+    if configured is not None:
+        return Jury(configured)
+    member = LlmMember(kind="llm", name="judge", max_new_tokens=8)
+    judge = LlmJudge(member, provider=provider, rubric=load_rubric(prompts.judge))
+    return Jury(JuryConfig(members=[member]), members=[judge])
+
+
 def _judge_ranked(
     samples: list[InstructionSample],
     provider: LLMProvider,
@@ -120,6 +135,9 @@ def _judge_ranked(
     prompts: PromptFiles,
     show_progress: bool,
 ) -> GeneratedPreferences:
+    """k candidates per question (the grounded answer and k-1 sampled ones), ranked by the jury: best vs worst.
+    A candidate the jury could not score is left out of the ranking, never guessed; a question left with fewer than
+    two scored candidates, or with a tie, is a failure of that sample (counted by the generation failure budget)."""
     output = GeneratedPreferences()
     styles = [CANDIDATE_STYLES[i % len(CANDIDATE_STYLES)] for i in range(1, config.candidates)]
     requests = [
@@ -141,43 +159,27 @@ def _judge_ranked(
         if len(candidates[-1]) < 2 and index in cut_off:  # nothing complete left to rank against the grounded one
             output.dropped.append(_truncated(sample, sample.answer, cut_off[index], config.strategy))
             candidates[-1] = []  # not judged
-    judge_requests = [
-        ChatRequest(
-            messages=[
-                {
-                    "role": "user",
-                    "content": render(prompts.judge, extract=s.extract, question=s.instruction, answer=answer),
-                }
-            ],
-            max_new_tokens=8,
-            temperature=0.0,
-            key=f"{s.sample_id}:judge:{content_hash(answer)[:12]}",
+    jury = _ranking_jury(provider, config, prompts)
+    items = [
+        JudgeItem(
+            question=s.instruction, answer=answer, context=s.extract, key=f"{s.sample_id}:{content_hash(answer)[:12]}"
         )
         for s, answers in zip(samples, candidates, strict=True)
         for answer in answers
     ]
-    verdicts = iter(provider.generate(judge_requests, show_progress=show_progress))
+    verdicts = iter(jury.judge(items, show_progress=show_progress, check=False))
     for sample, answers in zip(samples, candidates, strict=True):
         if not answers:  # dropped above: its rejected answer could only have been a truncated one
             continue
-        scored: list[tuple[int, str]] = []
-        for answer in answers:
-            verdict = next(verdicts)
-            try:
-                scored.append((parse_score(verdict.text) if verdict.ok else _raise(verdict), answer))
-            except ParseError:
-                continue  # an unscorable candidate is left out of the ranking, not guessed
+        scored = [(verdict.score, answer) for answer in answers if (verdict := next(verdicts)).score is not None]
         if len(scored) < 2:
             output.failures.append(_failure(sample, f"judge scored {len(scored)} of {len(answers)} candidates"))
             continue
         scored.sort(key=lambda pair: pair[0], reverse=True)
         (best_score, best), (worst_score, worst) = scored[0], scored[-1]
         if best_score == worst_score:
-            output.failures.append(_failure(sample, f"no preference: every candidate scored {best_score}"))
+            output.failures.append(_failure(sample, f"no preference: every candidate scored {best_score:g}"))
             continue
         output.samples.append(_pair(sample, best, worst, config.strategy))
+    output.ranking = jury.report()
     return output
-
-
-def _raise(result: ChatResult) -> int:
-    raise ParseError(result.error or "judge call failed")

@@ -37,7 +37,8 @@ SHIPPED_RUBRICS: dict[str, Path] = {
     "reward_score": RUBRICS_DIR / "reward_score.txt",
     "grounded": PROMPTS_DIR / "judge.txt",  # the judge_ranked preference prompt: 1-5, grounded in the extract
 }
-_SCORE_LINE = re.compile(r"^\s*score\s*[:=]\s*(-?\d+)\s*$", re.IGNORECASE | re.MULTILINE)
+# `Score: 4`, `**Score:** 4`, `score = 4/5`: one line naming the score (markdown emphasis allowed), or a bare number.
+_SCORE_LINE = re.compile(r"^[\s*_#>-]*score[\s*_]*[:=]?[\s*_]*(-?\d+)\b", re.IGNORECASE | re.MULTILINE)
 
 
 class RubricError(ValueError):
@@ -79,8 +80,11 @@ class Rubric:
     def parse(self, text: str) -> dict[str, int] | None:
         """The verdict's value per dimension; None when it is not exactly a verdict of this rubric."""
         if self.header.format == "score_line":
-            match = _SCORE_LINE.search(text) or re.fullmatch(r"\s*(-?\d+)\s*", text)
-            values: object = {next(iter(self.dimensions)): int(match.group(1))} if match else None
+            found = {int(value) for value in _SCORE_LINE.findall(text)} or {
+                int(match.group(1)) for match in [re.fullmatch(r"\s*(-?\d+)\s*", text)] if match
+            }
+            # Two different scores in one verdict are no verdict.
+            values: object = {next(iter(self.dimensions)): found.pop()} if len(found) == 1 else None
         else:
             try:
                 values = json.loads(text[text.find("{") : text.rfind("}") + 1])

@@ -15,6 +15,7 @@ from llm_engineering.domain.config.dataset_quality import (
     QualityFilterConfig,
     SplitConfig,
 )
+from llm_engineering.domain.config.judging import JuryConfig, RewardModelMember
 from llm_engineering.domain.config.llm import LLMConfig
 
 PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
@@ -76,12 +77,41 @@ class InstructionGenerationConfig(StrictModel):
 class PreferenceGenerationConfig(StrictModel):
     """An answer generated here must end within its budget (the model's own stop, not `max_new_tokens`): a pair
     whose rejected answer was cut off is dropped (`rejected answer truncated`), and a cut-off candidate is never
-    ranked, else DPO learns "complete beats truncated". Raise `max_new_tokens` when many are dropped."""
+    ranked, else DPO learns "complete beats truncated". Raise `max_new_tokens` when many are dropped.
 
-    strategy: Literal["extract_vs_generated", "judge_ranked"] = "extract_vs_generated"
-    candidates: int = Field(3, ge=2, description="judge_ranked: answers sampled per question")
+    Strategies: extract_vs_generated (chosen: the grounded answer; rejected: the model's answer without the extract);
+    judge_ranked (k candidates ranked by a judge or jury: best vs worst); reward_ranked (the same, ranked by a reward
+    model's score)."""
+
+    strategy: Literal["extract_vs_generated", "judge_ranked", "reward_ranked"] = "extract_vs_generated"
+    candidates: int = Field(3, ge=2, description="judge_ranked / reward_ranked: answers sampled per question")
     candidate_temperature: float = Field(0.9, gt=0)
     max_new_tokens: int = Field(160, ge=8, description="budget of each generated answer; one cut off here is dropped")
+    jury: JuryConfig | None = Field(
+        None,
+        description="judge_ranked: who ranks the candidates (any jury: LLM judges, a reward model, cheap scorers). "
+        "Default: the generation LLM with the `prompts.judge` rubric (1-5, grounded in the extract)",
+    )
+    reward_model: Path | None = Field(
+        None, description="reward_ranked: a reward model folder (e.g. what a reward_model training stage wrote)"
+    )
+
+    @model_validator(mode="after")
+    def _ranker_fits_the_strategy(self) -> PreferenceGenerationConfig:
+        if self.strategy == "reward_ranked" and self.reward_model is None:
+            raise ValueError("strategy reward_ranked ranks candidates with a reward model: set reward_model (a folder)")
+        if self.reward_model is not None and self.strategy != "reward_ranked":
+            raise ValueError(f"reward_model is read by strategy reward_ranked only, not {self.strategy}")
+        if self.jury is not None and self.strategy != "judge_ranked":
+            raise ValueError(f"jury ranks candidates for strategy judge_ranked only, not {self.strategy}")
+        return self
+
+    def ranking_jury(self) -> JuryConfig | None:
+        """The configured ranker of a ranking strategy; None: the default LLM judge (judge_ranked) or no ranking."""
+        if self.strategy == "reward_ranked":
+            member = RewardModelMember(kind="reward_model", name="reward_model", folder=self.reward_model)
+            return JuryConfig(members=[member])
+        return self.jury
 
 
 class DatasetHubConfig(StrictModel):
