@@ -6,6 +6,7 @@ from zenml import log_metadata, step
 
 from llm_engineering.application.evaluation.comparison import evaluate_models as evaluate
 from llm_engineering.application.evaluation.scores import EvaluationReport
+from llm_engineering.application.judging.jury import Jury
 from llm_engineering.application.training.backends import check_attention, device_for
 from llm_engineering.domain.config.training import BaseModelConfig, EvaluationConfig, StagePlan
 from llm_engineering.domain.training import TrainedStage
@@ -23,13 +24,10 @@ def evaluate_models(
 ) -> Annotated[EvaluationReport, "evaluation_report"]:
     """The base model and every stage that ran, side by side."""
     check_attention(base_model.attn_implementation)  # on the machine that runs this step
-    judge = None
-    if evaluation.judge.base_url:
-        from llm_engineering.infrastructure.judge_client import judge_provider_for
-
-        judge = judge_provider_for(evaluation.judge.base_url, evaluation.judge.model)
+    jury_config = evaluation.judge.jury_config()
+    jury = Jury(jury_config, device=device_for()) if jury_config is not None else None
     report = evaluate(
-        stages, plan, instruction_dataset, preference_dataset, base_model, evaluation, device=device_for(), judge=judge
+        stages, plan, instruction_dataset, preference_dataset, base_model, evaluation, device=device_for(), jury=jury
     )
     log_metadata(report.metrics())
     log_metadata(report.metrics(), infer_model=True)

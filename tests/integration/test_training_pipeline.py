@@ -71,6 +71,7 @@ def test_training_pipeline_end_to_end(
     assert metadata["datasets"]["instruction_dataset"]["artifact_id"] == str(instruction.id)
     assert str(version.stage).lower().endswith("production")  # the first version always beats "no production"
     assert metadata["judge_accuracy"] == 2.0 and metadata["judge_style"] == 3.0
+    assert metadata["judge_score"] == 0.75  # ((2 - 1) / 2 + (3 - 1) / 2) / 2: the accuracy_style rubric in [0, 1]
     assert metadata["judge_unjudged"] == 0
 
     exported = Path(data_dir / "exports" / "tiny-assistant")

@@ -197,7 +197,7 @@ def grader(body: dict) -> str:
     return json.dumps({"score": 5 if answer == reference else 2})
 
 
-def test_llm_judge_scores_through_our_provider_and_counts_unparseable_verdicts_as_zero(tmp_path) -> None:
+def test_llm_judge_scores_through_the_judge_component_and_counts_unparseable_verdicts_as_zero(tmp_path) -> None:
     with OpenAIStubServer(responder=grader) as server:
         server.script("Answer: wrong", Fault.rate_limited(retry_after=0.05))
         llm = LLMConfig(
@@ -209,7 +209,7 @@ def test_llm_judge_scores_through_our_provider_and_counts_unparseable_verdicts_a
             completions=[said("Low-rank adapters."), said("wrong"), said("GARBLED")],
             answer=["Low-rank adapters."] * 3,
         )
-        assert rewards == [5.0, 2.0, 0.0]
+        assert rewards == [1.0, 0.25, 0.0]  # the reward_score rubric's 1-5, scaled to [0, 1]; unjudged: 0
         assert judge.unjudged == 1
         assert server.count("Answer: wrong") == 2  # the 429 was retried
         assert all(request["response_format"] == {"type": "json_object"} for request in server.requests)
@@ -219,7 +219,7 @@ def test_llm_judge_scores_through_our_provider_and_counts_unparseable_verdicts_a
             judge(prompts=[PROMPT] * 2, completions=[said("GARBLED 1"), said("GARBLED 2")], answer=["x", "x"])
         assert str(raised.value) == (
             "reward function 'llm_judge' failed on batch 1: RuntimeError: 2 of 2 answers unjudged (more than "
-            "max_unjudged_fraction 0.5); first: unparseable verdict 'It reads well, I suppose.'"
+            "max_unjudged_fraction 0.5); first: verdict 'It reads well, I suppose.'"
         )
         assert judge.unjudged == 3
 

@@ -3,9 +3,8 @@ time."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llm_engineering.application.evaluation.judge import judge_answers
 from llm_engineering.application.evaluation.likelihood import held_out_loss
 from llm_engineering.application.evaluation.rewards import (
     completion_rows,
@@ -18,7 +17,9 @@ from llm_engineering.application.training.data_preparation import build_sft_data
 from llm_engineering.domain.config.training import BaseModelConfig, EvaluationConfig, StagePlan
 from llm_engineering.domain.training import TrainedStage
 from llm_engineering.infrastructure.causal_lm import load_base_model, load_trained_model
-from llm_engineering.infrastructure.llm.base import LLMProvider
+
+if TYPE_CHECKING:
+    from llm_engineering.application.judging.jury import Jury
 
 DEFAULT_BETA = 0.1  # the implicit reward's beta for stages without their own (DPO's default)
 
@@ -40,7 +41,7 @@ def evaluate_models(
     config: EvaluationConfig,
     *,
     device: str = "cpu",
-    judge: LLMProvider | None = None,
+    jury: Jury | None = None,
 ) -> EvaluationReport:
     """The base model and every stage that ran, in order. Each policy model's implicit reward is measured against the
     model it started from (an aligned stage's own reference); a reward model reports its own pairwise accuracy."""
@@ -93,16 +94,8 @@ def evaluate_models(
                     generation_split["instruction"], generation_split["answer"], generated, strict=True
                 )
             ]
-            if judge is not None:
-                judged = min(config.judge.samples, len(generated))
-                verdict = judge_answers(
-                    judge,
-                    generation_split["instruction"][:judged],
-                    generation_split["answer"][:judged],
-                    generated[:judged],
-                )
-                row.judge_accuracy, row.judge_style = verdict.accuracy, verdict.style
-                row.judge_unjudged = verdict.unjudged
+            if jury is not None:
+                judge_answers(jury, row, generation_split, generated[: config.judge.samples])
         if len(pairs):
             log_probs[name] = (
                 sequence_log_probs(model, chosen_rows, pad_id, batch),
@@ -123,4 +116,32 @@ def evaluate_models(
         reward_beta=betas,
         loss_samples=len(loss_rows),
         preference_pairs=len(pairs),
+        judge=jury.report() if jury is not None else None,
     )
+
+
+def judge_answers(jury: Jury, row: ModelScores, split: Any, answers: list[str]) -> None:
+    """The jury's scores of one model's answers (against the reference answers) into its row: the mean score, the
+    mean of each member's dimensions, and the answers left unjudged."""
+    from llm_engineering.application.judging.members import JudgeItem
+
+    questions, references = split["instruction"][: len(answers)], split["answer"][: len(answers)]
+    items = [
+        JudgeItem(question=question, answer=answer, reference=reference, key=f"{row.model}:{index}")
+        for index, (question, reference, answer) in enumerate(zip(questions, references, answers, strict=True))
+    ]
+    verdicts = jury.judge(items, check=False)  # an unjudged answer is counted in the row, not a failed evaluation
+    scored = [v.score for v in verdicts if v.score is not None]
+    row.judge_unjudged = len(verdicts) - len(scored)
+    row.judge_score = sum(scored) / len(scored) if scored else None
+    columns: dict[str, list[float]] = {}
+    for verdict in verdicts:
+        for member, given in verdict.members.items():
+            for dimension, value in given.dimensions.items() if given is not None else ():
+                columns.setdefault(f"{member}_{dimension}", []).append(value)
+    row.judge_dimensions = {name: sum(values) / len(values) for name, values in columns.items()}
+    for name, values in columns.items():  # the Handbook rubric's two figures, as promotion gates name them
+        if name.endswith("_accuracy") and row.judge_accuracy is None:
+            row.judge_accuracy = sum(values) / len(values)
+        if name.endswith("_style") and row.judge_style is None:
+            row.judge_style = sum(values) / len(values)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from llm_engineering.domain.judging import JuryReport
+
 COLUMNS = {
     "eval_loss": "held-out loss",
     "perplexity": "perplexity",
     "rouge_l": "ROUGE-L",
     "reward_accuracy": "reward accuracy",
     "reward_margin": "reward margin",
+    "judge_score": "judge score (0-1)",
     "judge_accuracy": "judge accuracy (1-3)",
     "judge_style": "judge style (1-3)",
     "judge_unjudged": "answers the judge left unscored",
@@ -24,9 +27,11 @@ class ModelScores(BaseModel):
     rouge_l: float | None = None
     reward_accuracy: float | None = None  # against the model it was trained from
     reward_margin: float | None = None
-    judge_accuracy: float | None = None
+    judge_score: float | None = None  # the jury's mean score of this model's answers, in [0, 1]
+    judge_accuracy: float | None = None  # the accuracy_style rubric's mean accuracy, where a judge uses it
     judge_style: float | None = None
-    judge_unjudged: int | None = None  # verdicts that failed or did not parse: counted, never guessed
+    judge_unjudged: int | None = None  # answers fewer than the quorum of judges scored: counted, never guessed
+    judge_dimensions: dict[str, float] = {}  # "<member>_<dimension>" -> its mean over this model's answers
 
 
 class GeneratedAnswer(BaseModel):
@@ -43,6 +48,7 @@ class EvaluationReport(BaseModel):
     reward_beta: dict[str, float] = {}  # model -> the beta of its implicit reward (its own, for aligned stages)
     loss_samples: int
     preference_pairs: int
+    judge: JuryReport | None = None  # the jury over every model's answers: agreement, usage, unjudged
 
     def of(self, model: str) -> ModelScores | None:
         return next((row for row in self.scores if row.model == model), None)
@@ -86,6 +92,13 @@ def render_markdown(report: EvaluationReport) -> str:
             f"{m} vs {ref} (beta {report.reward_beta.get(m, 0.0)})" for m, ref in report.reward_reference.items()
         )
         lines += ["", "Reward reference: " + references]
+    if report.judge is not None:
+        jury = report.judge
+        members = ", ".join(f"{m.name} ({m.kind}, {m.judged} judged)" for m in jury.members)
+        agreement = (
+            f"; Krippendorff's alpha {_cell(jury.krippendorff_alpha)}" if jury.krippendorff_alpha is not None else ""
+        )
+        lines += ["", f"Judges: {jury.aggregate} of {members}; {jury.unjudged} answers unjudged{agreement}"]
     if report.answers:
         lines += ["", "## Sample answers (greedy)", ""]
         for answer in report.answers:

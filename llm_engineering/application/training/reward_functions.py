@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -128,32 +127,18 @@ class RewardModelReward:
         )
 
 
-JUDGE_PROMPT = """You grade an assistant's answer to an instruction.
-Instruction: {instruction}
-{reference}Answer: {answer}
-Reply with JSON only: {{"score": 1-5}} where 5 = correct, complete and clear; 3 = partly right or unclear;
-1 = wrong, off-topic or unreadable."""
-
-
-def parse_judge_score(text: str) -> int | None:
-    """The 1-5 score of a verdict `{"score": n}`; None when there is none."""
-    try:
-        score = json.loads(text[text.find("{") : text.rfind("}") + 1])["score"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    if isinstance(score, bool) or not isinstance(score, int | float) or score != int(score):
-        return None
-    return int(score) if 1 <= score <= 5 else None
-
-
 class LlmJudgeReward:
-    """A 1-5 verdict of an LLM through our provider (retries, response cache); an unparseable verdict or a failed
-    request scores 0 and is counted in `unjudged`; a batch with more than `max_unjudged_fraction` of them raises."""
+    """The rubric score (in [0, 1]) of an LLM judge, the judge component's `LlmJudge` through our provider (retries,
+    response cache), given the instruction and, where the sample has one, its reference answer. A failed request or
+    an unparseable verdict scores 0 and is counted in `unjudged`; a batch with more than `max_unjudged_fraction` of
+    them raises."""
 
     def __init__(self, params: LlmJudgeParams) -> None:
-        from llm_engineering.infrastructure.llm.factory import build_provider
+        from llm_engineering.application.judging.members import LlmJudge
+        from llm_engineering.domain.config.judging import LlmMember
 
-        self.provider = build_provider(params.llm)
+        member = LlmMember(kind="llm", name="llm_judge", llm=params.llm, rubric=params.rubric, max_new_tokens=16)
+        self.judge = LlmJudge(member)
         self.max_unjudged_fraction = params.max_unjudged_fraction
         self.unjudged = 0
         self.judged = 0
@@ -161,42 +146,26 @@ class LlmJudgeReward:
     def __call__(
         self, prompts: list, completions: list, *, answer: Sequence[str] | None = None, **columns: Any
     ) -> list[float]:
-        from llm_engineering.infrastructure.llm.base import ChatRequest
+        from llm_engineering.application.judging.members import JudgeItem
 
-        references = answer if answer is not None else [None] * len(completions)
-        requests = [
-            ChatRequest(
-                messages=[
-                    {
-                        "role": "user",
-                        "content": JUDGE_PROMPT.format(
-                            instruction=prompt_text(prompt),
-                            reference=f"Reference: {reference}\n" if reference else "",
-                            answer=completion_text(completion),
-                        ),
-                    }
-                ],
-                response_format={"type": "json_object"},
-                temperature=0.0,
-                max_new_tokens=16,
-                key=f"reward_judge:{index}",
-            )
-            for index, (prompt, completion, reference) in enumerate(zip(prompts, completions, references, strict=True))
+        references = answer if answer is not None else [""] * len(completions)
+        items = [
+            JudgeItem(question=prompt_text(p), answer=completion_text(c), reference=r or "", key=f"reward:{i}")
+            for i, (p, c, r) in enumerate(zip(prompts, completions, references, strict=True))
         ]
-        results = self.provider.generate(requests)
-        scores = [parse_judge_score(result.text) if result.ok else None for result in results]
-        unjudged = sum(score is None for score in scores)
+        self.judge.stats.first_error = None  # the first error of this batch, for its message
+        verdicts = self.judge.score(items)
+        unjudged = sum(verdict is None for verdict in verdicts)
         self.unjudged += unjudged
-        self.judged += len(scores) - unjudged
+        self.judged += len(verdicts) - unjudged
         if "log_metric" in columns:  # TRL's hook: averaged per logging step next to its own metrics
-            columns["log_metric"]("llm_judge/unjudged_fraction", unjudged / max(len(scores), 1))
-        if scores and unjudged / len(scores) > self.max_unjudged_fraction:
-            errors = [result.error or f"unparseable verdict {result.text[:80]!r}" for result in results]
+            columns["log_metric"]("llm_judge/unjudged_fraction", unjudged / max(len(verdicts), 1))
+        if verdicts and unjudged / len(verdicts) > self.max_unjudged_fraction:
             raise RuntimeError(
-                f"{unjudged} of {len(scores)} answers unjudged (more than max_unjudged_fraction "
-                f"{self.max_unjudged_fraction}); first: {errors[scores.index(None)]}"
+                f"{unjudged} of {len(verdicts)} answers unjudged (more than max_unjudged_fraction "
+                f"{self.max_unjudged_fraction}); first: {self.judge.stats.first_error}"
             )
-        return [float(score or 0) for score in scores]
+        return [verdict.score if verdict is not None else 0.0 for verdict in verdicts]
 
 
 def _reward_model(params: RewardModelParams, context: dict[str, Any]) -> RewardCallable:

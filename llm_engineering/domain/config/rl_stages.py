@@ -59,11 +59,15 @@ class RewardModelParams(StrictModel):
 
 
 class LlmJudgeParams(StrictModel):
-    """A 1-5 verdict of an LLM (any provider of `llm:`, with its retries and response cache) on the answer, given
-    the instruction and, where the sample has one, its reference answer. An unparseable verdict or a failed request
-    scores 0 and is counted as unjudged."""
+    """An LLM judge's rubric score in [0, 1] (the judge component's; any provider of `llm:`, with its retries and
+    response cache) on the answer, given the instruction and, where the sample has one, its reference answer. An
+    unparseable verdict or a failed request scores 0 and is counted as unjudged."""
 
     llm: LLMConfig = Field(LLMConfig(), description="the judge: provider, model, endpoint, retries, cache")
+    rubric: str = Field(
+        "reward_score", description="a shipped rubric (reward_score: one 1-5 score; accuracy_style; multi_dimension) "
+        "or a rubric file"
+    )  # fmt: skip
     max_unjudged_fraction: float = Field(
         0.5, ge=0, le=1, description="a batch with more unjudged answers than this share stops the stage"
     )

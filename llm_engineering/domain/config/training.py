@@ -13,6 +13,8 @@ from pydantic import Field, model_validator
 
 from llm_engineering.domain.config.base import StrictModel
 from llm_engineering.domain.config.distill_stage import DistillStageConfig
+from llm_engineering.domain.config.judging import JuryConfig, LlmMember
+from llm_engineering.domain.config.llm import LLMConfig
 from llm_engineering.domain.config.reward_model_stage import RewardModelStageConfig
 from llm_engineering.domain.config.rl_stages import GrpoStageConfig, RlooStageConfig
 from llm_engineering.domain.config.training_blocks import (  # noqa: F401 - re-exported: the training config's names
@@ -87,11 +89,28 @@ class DpoConfig(AlignmentConfig):
 
 
 class JudgeConfig(StrictModel):
-    """An OpenAI-compatible chat endpoint that scores answers; skipped when `base_url` is unset."""
+    """Who judges the generated answers: `base_url` + `model` is one OpenAI-compatible judge with the Handbook's
+    accuracy/style rubric (1-3 each); `jury` is any jury (LLM judges, a reward model, cheap scorers; see
+    domain/config/judging.py). Neither: no judging."""
 
     base_url: str | None = None
     model: str = "gpt-4o-mini"
-    samples: int = Field(5, gt=0)
+    jury: JuryConfig | None = None
+    samples: int = Field(5, gt=0, description="generated answers judged per model")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> JudgeConfig:
+        if self.base_url and self.jury is not None:
+            raise ValueError("give either base_url (one judge) or jury (any jury), not both")
+        return self
+
+    def jury_config(self) -> JuryConfig | None:
+        if self.jury is not None:
+            return self.jury
+        if not self.base_url:
+            return None
+        llm = LLMConfig(provider="openai", base_url=self.base_url, model=self.model, temperature=0.0)
+        return JuryConfig(members=[LlmMember(kind="llm", name="judge", llm=llm, rubric="accuracy_style")])
 
 
 class EvaluationConfig(StrictModel):
