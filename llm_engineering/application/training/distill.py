@@ -32,7 +32,7 @@ from llm_engineering.application.training.trainer_arguments import (
     shared_arguments,
 )
 from llm_engineering.domain.config.distill_stage import DistillStageConfig, TeacherConfig
-from llm_engineering.domain.config.training import BaseModelConfig
+from llm_engineering.domain.config.training import AdapterConfig, BaseModelConfig
 from llm_engineering.domain.training import StageResult, TrainedStage
 from llm_engineering.infrastructure.causal_lm import (
     TRAINING_INFO,
@@ -185,12 +185,12 @@ def train_distill(
         )
     test, _ = conversation_dataset(instruction_dataset["test"], tokenizer, config.max_length)
 
+    adapter = config.adapter or AdapterConfig()  # the stage list fills it in for a student from the base model
     if start_dir is None:
-        assert config.adapter is not None  # set by the stage list's validation for a student from the base model
         model = load_base_model(base_model.name, base_model.dtype, device, base_model.attn_implementation)
         if model.get_input_embeddings().num_embeddings < len(tokenizer):
             model.resize_token_embeddings(len(tokenizer))  # our chat template may add its tokens
-        peft_config = build_peft_config(config.adapter)
+        peft_config = build_peft_config(adapter)
     else:
         model = load_trained_model(
             start_dir, base_model.dtype, device, trainable=True, attn_implementation=base_model.attn_implementation
@@ -209,7 +209,7 @@ def train_distill(
         trainer.save_model(str(final))
         tokenizer.save_pretrained(str(final))
         is_adapter = carries_adapter(trained, peft_config)
-        info = TrainingInfo(stage=config.kind, method=config.adapter.method, base_model=base_model.name,
+        info = TrainingInfo(stage=config.kind, method=adapter.method, base_model=base_model.name,
                             is_adapter=is_adapter)  # fmt: skip
         write_training_info(final, info)
     else:
