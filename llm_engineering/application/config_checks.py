@@ -5,6 +5,8 @@ them and before any work, and reported the same way (`<file>: invalid configurat
 - every field that loads a local model (`embedding.model`, `datasets.llm.model` for the local provider,
   `base_model.name`): a known `bundled:` name, an existing folder, or (LLMs) a Hugging Face Hub id `owner/name`,
   which must be in the local cache while HF_HUB_OFFLINE is set;
+- every jury member (judge stages, preference ranking, evaluation): its rubric file parses, a reward model folder
+  holds a 1-label sequence classifier, a scorer's model resolves;
 - a distill stage's teacher folder or Hub id loads here, and its tokenizer is the student's (same token ids);
 - every decontamination eval set parses, read by decontamination's own reader (a bad line is named);
 - `steps:` names only steps of the pipeline (`pipeline_steps`: read from the pipeline's source);
@@ -33,6 +35,8 @@ from llm_engineering.application.decontamination import load_eval_items
 from llm_engineering.application.run_config import ConfigError
 from llm_engineering.domain.config.distill_stage import TeacherConfig
 from llm_engineering.domain.config.feature_engineering import FeatureEngineeringParameters, FolderSource
+from llm_engineering.domain.config.judging import JuryConfig
+from llm_engineering.domain.config.rl_stages import RewardSpec
 from llm_engineering.domain.config.training import TrainingParameters
 from llm_engineering.infrastructure.bundled_models import BUNDLED_EMBEDDERS, BUNDLED_LLMS, model_reference_problem
 from llm_engineering.pipeline_registry import PIPELINES
@@ -74,6 +78,13 @@ def check_feature_engineering(parameters: FeatureEngineeringParameters, findings
         return
     if datasets.llm.provider == "local":  # an openai model is whatever the server serves
         findings.model("parameters.datasets.llm.model", datasets.llm.model, BUNDLED_LLMS, hub=True)
+    for index, stage in enumerate(datasets.curation.stages):
+        if stage.kind == "judge":
+            check_jury(f"parameters.datasets.curation.stages.{index}.jury", stage.jury, findings)
+    ranking = datasets.preferences.ranking_jury()
+    if ranking is not None:
+        name = "reward_model" if datasets.preferences.strategy == "reward_ranked" else "jury"
+        check_jury(f"parameters.datasets.preferences.{name}", ranking, findings, single=name == "reward_model")
     for stage, decontamination in datasets.decontamination_stages():
         for index, eval_set in enumerate(decontamination.eval_sets):
             name = f"parameters.datasets.{stage}.eval_sets.{index}"
@@ -86,8 +97,37 @@ def check_feature_engineering(parameters: FeatureEngineeringParameters, findings
                 findings.warnings.append((name, f"eval set {eval_set.name!r} ({eval_set.path}) has no items"))
 
 
+def check_jury(prefix: str, jury: JuryConfig, findings: Findings, single: bool = False) -> None:
+    """Each member's rubric, reward model folder or scorer model; reads files, loads no weights.
+    `single`: the jury stands for one field (`preferences.reward_model`), so errors name that field."""
+    from llm_engineering.application.judging.rubrics import RubricError, load_rubric
+    from llm_engineering.infrastructure.reward_scorer import RewardModelError, check_reward_model_folder
+
+    for index, member in enumerate(jury.members):
+        name = prefix if single else f"{prefix}.members.{index}"
+        if member.kind == "llm":
+            try:
+                load_rubric(member.rubric)
+            except RubricError as exc:
+                findings.errors.append((f"{name}.rubric", str(exc)))
+            if member.llm.provider == "local":
+                findings.model(f"{name}.llm.model", member.llm.model, BUNDLED_LLMS, hub=True)
+        elif member.kind == "reward_model":
+            try:
+                check_reward_model_folder(member.folder)
+            except RewardModelError as exc:
+                findings.errors.append((name if single else f"{name}.folder", str(exc)))
+        elif member.kind == "embedding_relevance":
+            findings.model(f"{name}.model", member.model, BUNDLED_EMBEDDERS, hub=False)
+        else:
+            findings.model(f"{name}.model", member.model, BUNDLED_LLMS, hub=True)
+
+
 def check_training(parameters: TrainingParameters, findings: Findings) -> None:
     findings.model("parameters.base_model.name", parameters.base_model.name, BUNDLED_LLMS, hub=True)
+    jury = parameters.evaluation.judge.jury
+    if jury is not None:
+        check_jury("parameters.evaluation.judge.jury", jury, findings)
     from llm_engineering.application.training.reward_functions import RewardFunctionError, check_reward_specs
 
     for index, stage in enumerate(parameters.stages):
@@ -96,8 +136,22 @@ def check_training(parameters: TrainingParameters, findings: Findings) -> None:
                 check_reward_specs(stage.rewards)
             except RewardFunctionError as exc:
                 findings.errors.append((f"parameters.stages.{index}", str(exc)))
+            for number, spec in enumerate(stage.rewards):
+                if spec.name == "llm_judge":
+                    _check_rubric(f"parameters.stages.{index}.rewards.{number}.params.rubric", spec, findings)
         if stage.kind == "distill":
             check_distill_teacher(f"parameters.stages.{index}.teacher", stage.teacher, parameters, findings)
+
+
+def _check_rubric(field_name: str, spec: RewardSpec, findings: Findings) -> None:
+    from llm_engineering.application.judging.rubrics import RubricError, load_rubric
+
+    try:
+        load_rubric(spec.parsed_params().rubric)
+    except RubricError as exc:
+        findings.errors.append((field_name, str(exc)))
+    except ValueError:
+        pass  # bad params: check_reward_specs has named them
 
 
 def check_distill_teacher(

@@ -215,6 +215,50 @@ def test_the_training_base_model_is_checked_too(tmp_path):
     )
 
 
+def test_every_jury_member_is_checked_before_any_work(tmp_path):
+    """Judge stages, the preference ranking and evaluation: a missing rubric, a missing reward model folder, a causal
+    LM where a reward model belongs and an unknown scorer model are each named by their field."""
+    causal = tmp_path / "causal_lm"
+    causal.mkdir()
+    (causal / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
+    members = [
+        {"kind": "llm", "name": "a", "rubric": str(tmp_path / "no-rubric.txt"), "llm": {"model": "bundled:nope"}},
+        {"kind": "reward_model", "name": "b", "folder": str(tmp_path / "no-folder")},
+        {"kind": "reward_model", "name": "c", "folder": str(causal)},
+        {"kind": "embedding_relevance", "name": "d", "model": "bundled:nope"},
+    ]
+    datasets = {
+        "curation": {"stages": [{"kind": "length"}, {"kind": "judge", "jury": {"members": members}}]},
+        "preferences": {"strategy": "reward_ranked", "reward_model": str(tmp_path / "no-folder")},
+    }
+    config = write(tmp_path / "feature_engineering.yaml", feature(tmp_path, datasets=datasets))
+    jury = "parameters.datasets.curation.stages.1.jury.members"
+    assert error_for(config).splitlines()[1:] == [
+        f"  {jury}.0.rubric: rubric {str(tmp_path / 'no-rubric.txt')!r}: neither a shipped rubric (accuracy_style, "
+        "multi_dimension, reward_score, grounded) nor an existing file",
+        f"  {jury}.0.llm.model: unknown bundled model 'bundled:nope'; known: bundled:SmolLM2-135M-Instruct",
+        f"  {jury}.1.folder: reward model folder {tmp_path / 'no-folder'} does not exist",
+        f"  {jury}.2.folder: reward model folder {causal} holds a LlamaForCausalLM, not a sequence classifier with "
+        "num_labels=1 (a causal LM scores no answers: train one with a reward_model stage)",
+        f"  {jury}.3.model: unknown bundled model 'bundled:nope'; known: bundled:all-MiniLM-L6-v2",
+        f"  parameters.datasets.preferences.reward_model: reward model folder {tmp_path / 'no-folder'} does not exist",
+    ]
+    training = {
+        "evaluation": {"judge": {"jury": {"members": [{"kind": "llm", "name": "j", "rubric": "accuracy_styl"}]}}},
+        "stages": [
+            {"kind": "sft"},
+            {"kind": "grpo", "rewards": [{"name": "llm_judge", "params": {"rubric": "nope"}}]},
+        ],
+    }
+    config = write(tmp_path / "training.yaml", training)
+    assert error_for(config, TrainingParameters).splitlines()[1:] == [
+        "  parameters.evaluation.judge.jury.members.0.rubric: rubric 'accuracy_styl': neither a shipped rubric "
+        "(accuracy_style, multi_dimension, reward_score, grounded) nor an existing file",
+        "  parameters.stages.1.rewards.0.params.rubric: rubric 'nope': neither a shipped rubric (accuracy_style, "
+        "multi_dimension, reward_score, grounded) nor an existing file",
+    ]
+
+
 # ---------------------------------------------------------------- 4. empty sources
 
 
