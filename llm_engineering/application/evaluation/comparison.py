@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from llm_engineering.application.evaluation.likelihood import held_out_loss
 from llm_engineering.application.evaluation.rewards import (
+    accuracy_on,
     completion_rows,
+    length_controlled_pairs,
     reward_accuracy_and_margin,
+    reward_margins,
     sequence_log_probs,
 )
 from llm_engineering.application.evaluation.rouge import generate_answers, rouge_l
@@ -57,6 +60,7 @@ def evaluate_models(
     generation_split = cap(instruction_dataset["test"], config.generation_samples)
     pairs = cap(preference_dataset["test"], config.preference_samples) if preference_dataset is not None else []
     chosen_rows, rejected_rows = completion_rows(tokenizer, pairs, pair_length) if len(pairs) else ([], [])
+    controlled = length_controlled_pairs(pairs["chosen"], pairs["rejected"]) if len(pairs) else []
     pad_id, batch = tokenizer.pad_token_id, config.batch_size
 
     scores: list[ModelScores] = []
@@ -107,6 +111,8 @@ def evaluate_models(
                 row.reward_accuracy, row.reward_margin = reward_accuracy_and_margin(
                     log_probs[name], log_probs[stage.started_from], betas[name]
                 )
+                margins = reward_margins(log_probs[name], log_probs[stage.started_from], betas[name])
+                row.reward_accuracy_length_controlled = accuracy_on(margins, controlled)
         scores.append(row)
         del model
     return EvaluationReport(
@@ -116,6 +122,7 @@ def evaluate_models(
         reward_beta=betas,
         loss_samples=len(loss_rows),
         preference_pairs=len(pairs),
+        length_controlled_pairs=len(controlled),
         judge=jury.report() if jury is not None else None,
     )
 

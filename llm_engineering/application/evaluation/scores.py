@@ -12,6 +12,7 @@ COLUMNS = {
     "rouge_l": "ROUGE-L",
     "reward_accuracy": "reward accuracy",
     "reward_margin": "reward margin",
+    "reward_accuracy_length_controlled": "reward accuracy, length-controlled",
     "judge_score": "judge score (0-1)",
     "judge_accuracy": "judge accuracy (1-3)",
     "judge_style": "judge style (1-3)",
@@ -27,6 +28,8 @@ class ModelScores(BaseModel):
     rouge_l: float | None = None
     reward_accuracy: float | None = None  # against the model it was trained from
     reward_margin: float | None = None
+    # On the pairs where both answers are complete and of similar length (rewards.length_controlled_pairs).
+    reward_accuracy_length_controlled: float | None = None
     judge_score: float | None = None  # the jury's mean score of this model's answers, in [0, 1]
     judge_accuracy: float | None = None  # the accuracy_style rubric's mean accuracy, where a judge uses it
     judge_style: float | None = None
@@ -48,6 +51,7 @@ class EvaluationReport(BaseModel):
     reward_beta: dict[str, float] = {}  # model -> the beta of its implicit reward (its own, for aligned stages)
     loss_samples: int
     preference_pairs: int
+    length_controlled_pairs: int = 0  # of preference_pairs, those both complete and within 1.5x in length
     judge: JuryReport | None = None  # the jury over every model's answers: agreement, usage, unjudged
 
     def of(self, model: str) -> ModelScores | None:
@@ -79,7 +83,8 @@ def render_markdown(report: EvaluationReport) -> str:
         "",
         f"Held-out loss on {report.loss_samples} instruction test samples (assistant tokens only); "
         f"implicit rewards beta*(log p_model - log p_reference) on {report.preference_pairs} held-out preference "
-        "pairs; a reward model's accuracy is its own score of chosen over rejected.",
+        f"pairs ({report.length_controlled_pairs} with both answers complete and within 1.5x in length: the "
+        "length-controlled accuracy); a reward model's accuracy is its own score of chosen over rejected.",
         "",
         "| model | " + " | ".join(COLUMNS[key] for key in shown) + " |",
         "|---|" + "---|" * len(shown),
