@@ -51,7 +51,7 @@ class Jury:
         verdicts = []
         for index in range(len(items)):
             given = {m.name: scores[index] for m, scores in zip(self.members, per_member, strict=True)}
-            verdicts.append(JuryVerdict(self._aggregate(given), given))
+            verdicts.append(JuryVerdict(self.aggregate(given), given))
         for row, scores in zip(self._scores, per_member, strict=True):
             row.extend(v.score if v is not None else None for v in scores)
         self._aggregates.extend(v.score for v in verdicts)
@@ -59,7 +59,8 @@ class Jury:
             self.check([v.score for v in verdicts])
         return verdicts
 
-    def _aggregate(self, given: dict[str, Verdict | None]) -> float | None:
+    def aggregate(self, given: dict[str, Verdict | None]) -> float | None:
+        """The aggregate of the members' verdicts on one item; None below the quorum."""
         scored = [(m, given[m.name]) for m in self.members if given[m.name] is not None]
         if len(scored) < self.config.required_members:
             return None
