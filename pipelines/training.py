@@ -21,7 +21,7 @@ from llm_engineering.infrastructure.zenml.artifacts import (
 from steps.evaluation.evaluate_models import evaluate_models
 from steps.evaluation.plot_loss_curves import plot_loss_curves
 from steps.training.export_trained_model import export_trained_model
-from steps.training.load_local_dataset import load_local_dataset
+from steps.training.load_local_dataset import load_local_instruction_dataset, load_local_preference_dataset
 from steps.training.promote_model import promote_model
 from steps.training.train_stage import train_stage
 from steps.training.validate_training_inputs import validate_training_inputs
@@ -29,8 +29,10 @@ from steps.training.validate_training_inputs import validate_training_inputs
 
 def _dataset(source: DatasetInput, name: str):  # noqa: ANN202 - an artifact version or a step output
     """A pinned/latest ZenML artifact version (linked as the step's input), or a local folder loaded by a step."""
+    if source.path is not None and name == "instruction_dataset":
+        return load_local_instruction_dataset(str(source.path), id=f"load_{name}")
     if source.path is not None:
-        return load_local_dataset(str(source.path), id=f"load_{name}")
+        return load_local_preference_dataset(str(source.path), id=f"load_{name}")
     artifact_version = find_artifact_version(source.artifact, source.version)
     if artifact_version is None:
         wanted = f"{source.artifact!r}" + (f" version {source.version}" if source.version else "")

@@ -9,6 +9,8 @@ them and before any work, and reported the same way (`<file>: invalid configurat
   holds a 1-label sequence classifier, a scorer's model resolves;
 - a distill stage's teacher folder or Hub id loads here, and its tokenizer is the student's (same token ids);
 - every decontamination eval set parses, read by decontamination's own reader (a bad line is named);
+- a local training dataset (`datasets.instruction.path`, `datasets.preference.path`) loads, has both splits and
+  columns of an accepted shape that convert (the first rows of each split; the load step converts them all);
 - `steps:` names only steps of the pipeline (`pipeline_steps`: read from the pipeline's source);
 - warnings, printed but not fatal: a folder source whose include globs match no file, an eval set with no items.
 
@@ -125,6 +127,7 @@ def check_jury(prefix: str, jury: JuryConfig, findings: Findings, single: bool =
 
 def check_training(parameters: TrainingParameters, findings: Findings) -> None:
     findings.model("parameters.base_model.name", parameters.base_model.name, BUNDLED_LLMS, hub=True)
+    check_local_datasets(parameters, findings)
     jury = parameters.evaluation.judge.jury
     if jury is not None:
         check_jury("parameters.evaluation.judge.jury", jury, findings)
@@ -152,6 +155,25 @@ def _check_rubric(field_name: str, spec: RewardSpec, findings: Findings) -> None
         findings.errors.append((field_name, str(exc)))
     except ValueError:
         pass  # bad params: check_reward_specs has named them
+
+
+LOCAL_DATASET_ROWS_CHECKED = 1_000
+
+
+def check_local_datasets(parameters: TrainingParameters, findings: Findings) -> None:
+    """Each local dataset folder, read and converted as the load step will (its first rows), so that a shape we
+    cannot train on is refused here, listing the accepted ones, instead of a minute into the run."""
+    from llm_engineering.application.training.data_preparation import DatasetError
+    from llm_engineering.application.training.local_datasets import read_local_dataset, to_training_columns
+
+    for kind in ("instruction", "preference"):
+        source = getattr(parameters.datasets, kind)
+        if source is None or source.path is None:
+            continue
+        try:
+            to_training_columns(read_local_dataset(source.path), kind, str(source.path), LOCAL_DATASET_ROWS_CHECKED)
+        except DatasetError as exc:
+            findings.errors.append((f"parameters.datasets.{kind}.path", str(exc)))
 
 
 def check_distill_teacher(

@@ -93,15 +93,35 @@ def test_a_list_of_stages_trains_evaluates_and_exports_the_final_policy(tmp_path
     assert not decision["promoted"] and decision["reason"] == "no eval_loss measured"
 
 
+def natural_local_datasets(folder: Path) -> dict:
+    """The shapes people have: instruction/answer JSONL files, and TRL's conversational pairs (implicit prompt)
+    saved with save_to_disk; neither has our messages / prompt columns."""
+    import json
+
+    from datasets import DatasetDict
+
+    instructions = folder / "instructions"
+    instructions.mkdir(parents=True)
+    for split, dataset in make_instruction_dataset().items():
+        rows = [{"instruction": row["instruction"], "answer": row["answer"]} for row in dataset]
+        (instructions / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    pairs = DatasetDict({
+        split: dataset.map(lambda row: {
+            "chosen": [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["chosen"]}],
+            "rejected": [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["rejected"]}],
+        }, remove_columns=dataset.column_names)
+        for split, dataset in make_preference_dataset().items()
+    })  # fmt: skip
+    pairs.save_to_disk(str(folder / "pairs"))
+    return {"instruction": {"path": str(instructions)}, "preference": {"path": str(folder / "pairs")}}
+
+
 def test_sft_then_reward_model_then_grpo_then_dpo(tmp_path, tiny_model_dir, data_dir):
     """RLHF as a list: GRPO trains the SFT policy on the reward model the run just trained (plus a toy length
-    reward), and DPO continues from GRPO's policy."""
-    import zenml
-
+    reward), and DPO continues from GRPO's policy. The datasets are local folders in the natural shapes."""
     from llm_engineering.application.pipeline_runner import load_for, run_pipeline
 
-    zenml.save_artifact(make_instruction_dataset(), name="instruction_dataset")
-    zenml.save_artifact(make_preference_dataset(), name="preference_dataset")
+    datasets = natural_local_datasets(tmp_path / "local")
     grpo = {
         "kind": "grpo",
         "rewards": [{"name": "length", "params": {"target": 8}}, {"name": "reward_model", "weight": 0.5}],
@@ -117,10 +137,25 @@ def test_sft_then_reward_model_then_grpo_then_dpo(tmp_path, tiny_model_dir, data
     path = config(tmp_path, tiny_model_dir)
     document = yaml.safe_load(path.read_text())
     document["parameters"]["stages"] = stages
+    document["parameters"]["datasets"] = datasets
     document["model"]["name"] = "tiny-rlhf"
     path.write_text(yaml.safe_dump(document))
     run = run_pipeline("training", load_for("training", path))
     assert "completed" in str(run.status).lower()
+    # Each folder is loaded by its own step into its own artifact, converted to the columns training reads.
+    for kind, shape in [("instruction", "instruction + answer"), ("preference", "chosen + rejected as message")]:
+        step = run.steps[f"load_{kind}_dataset"]
+        loaded = step.outputs[f"local_{kind}_dataset"][0].load()
+        assert step.run_metadata["train_samples"] == len(loaded["train"]) == (12 if kind == "instruction" else 8)
+        assert step.run_metadata["shape"]["train"].startswith(shape)
+    instruction, pairs = (run.steps[f"load_{kind}_dataset"].outputs[f"local_{kind}_dataset"][0].load()["test"][0]
+                          for kind in ("instruction", "preference"))  # fmt: skip
+    assert instruction["messages"] == [{"role": "user", "content": instruction["instruction"]},
+                                       {"role": "assistant", "content": instruction["answer"]}]  # fmt: skip
+    assert pairs == {"prompt": "What is Qdrant?", "chosen": "Qdrant is a tool in our pipeline.",
+                     "rejected": "I do not know, sorry!!!"}  # fmt: skip
+    lineage = run.steps["validate_training_inputs"].outputs["dataset_lineage"][0].load()
+    assert lineage["preference_dataset"]["path"] == datasets["preference"]["path"]
 
     trained = run.steps["train_grpo"].outputs["trained_stage"][0].load()
     assert (trained.kind, trained.started_from) == ("grpo", "sft")

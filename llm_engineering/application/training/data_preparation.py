@@ -6,8 +6,6 @@ TRL do it, so that preview-data, the max_length check, training and the held-out
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 INSTRUCTION_COLUMNS = ("instruction", "answer", "messages")
@@ -19,21 +17,6 @@ IGNORE_INDEX = -100
 class DatasetError(ValueError):
     """A dataset cannot be trained on; raised before any training starts."""
 
-
-def load_local_dataset(path: Path) -> Any:
-    """A `save_to_disk` DatasetDict folder, or a folder with train.jsonl and test.jsonl."""
-    from datasets import Dataset, DatasetDict, load_from_disk
-
-    path = Path(path)
-    jsonl = {split: path / f"{split}.jsonl" for split in SPLITS}
-    if all(file.is_file() for file in jsonl.values()):
-        return DatasetDict(
-            {
-                split: Dataset.from_list([json.loads(line) for line in file.read_text().splitlines() if line.strip()])
-                for split, file in jsonl.items()
-            }
-        )
-    return load_from_disk(str(path))
 
 def check_dataset(dataset: Any, required: tuple[str, ...], name: str) -> None:
     """Both splits present and non-empty, with the columns we train on."""

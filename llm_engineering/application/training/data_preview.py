@@ -14,18 +14,18 @@ from llm_engineering.application.training.data_preparation import (
     IGNORE_INDEX,
     INSTRUCTION_COLUMNS,
     check_dataset,
-    load_local_dataset,
     loss_tokens,
     tokenize_conversation,
     truncated_away,
 )
+from llm_engineering.application.training.local_datasets import load_local_dataset
 from llm_engineering.domain.config.training import DatasetInput, TrainingParameters
 from llm_engineering.infrastructure.causal_lm import load_tokenizer
 
 
 def load_dataset_input(source: DatasetInput) -> Any:
     if source.path is not None:
-        return load_local_dataset(source.path)
+        return load_local_dataset(source.path, "instruction")[0]
     import zenml.integrations.huggingface.materializers  # noqa: F401 - the DatasetDict materializer
     from zenml.client import Client
 

@@ -30,7 +30,11 @@ class DatasetInput(StrictModel):
 
     artifact: str | None = Field(None, description="ZenML artifact name")
     version: str | None = Field(None, description="pinned artifact version; latest when unset")
-    path: Path | None = Field(None, description="DatasetDict folder, or a folder with train.jsonl and test.jsonl")
+    path: Path | None = Field(
+        None,
+        description="DatasetDict folder, or a folder with train.jsonl and test.jsonl; columns in one of the shapes "
+        "application/training/local_datasets.py converts (README: Local datasets)",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetInput:
