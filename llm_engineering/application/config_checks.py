@@ -83,6 +83,9 @@ def check_feature_engineering(parameters: FeatureEngineeringParameters, findings
     for index, stage in enumerate(datasets.curation.stages):
         if stage.kind == "judge":
             check_jury(f"parameters.datasets.curation.stages.{index}.jury", stage.jury, findings)
+        elif stage.kind == "evol_instruct" and stage.llm is not None and stage.llm.provider == "local":
+            name = f"parameters.datasets.curation.stages.{index}.llm.model"
+            findings.model(name, stage.llm.model, BUNDLED_LLMS, hub=True)
     ranking = datasets.preferences.ranking_jury()
     if ranking is not None:
         name = "reward_model" if datasets.preferences.strategy == "reward_ranked" else "jury"

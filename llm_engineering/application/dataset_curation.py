@@ -5,7 +5,9 @@ into train and test.
 takes the samples the previous stage kept and returns what it keeps, each removal as a `RemovedSample` (the stage's
 name, the reason and, where the stage measures one, a score) and its removals by reason (filter, dedup or
 contamination method). The report keeps one `StageCount` per stage that ran, in order. Dedup stages also dedup against
-the previous dataset version, whose samples are never removed.
+the previous dataset version, whose samples are never removed. An augmentation stage (evol_instruct) keeps every
+sample it receives and adds its own (counted as the StageCount's `added`); its removals are the evolutions it
+eliminated.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from llm_engineering.domain.config.curation_stages import (
     STAGE_MODELS,
     CurationStageBase,
     DecontaminationStage,
+    EvolInstructStage,
     ExactDedupStage,
     JudgeStage,
     MinhashDedupStage,
@@ -37,6 +40,8 @@ from llm_engineering.domain.config.dataset_quality import (
     MinHashConfig,
     SemanticDedupConfig,
 )
+from llm_engineering.domain.config.llm import LLMConfig
+from llm_engineering.domain.evolution import EvolutionReport
 from llm_engineering.domain.judging import JuryReport
 from llm_engineering.domain.samples import CurationReport, FailedGeneration, RemovedSample, StageCount
 
@@ -45,12 +50,13 @@ RANKING_JURY = "preference ranking"  # the report's name for the jury that ranke
 
 @dataclass
 class CurationContext:
-    """What stages need besides the samples: the embedder (semantic dedup, embedding decontamination) and the previous
-    version (dedup)."""
+    """What stages need besides the samples: the embedder (semantic dedup, embedding decontamination), the previous
+    version (dedup) and the pipeline's LLM (evol_instruct's default)."""
 
     embed: EmbedFunction | None = None
     previous: Sequence[Any] = ()
     device: str = "cpu"  # where judge stages run their models (reward model, IFD, embeddings)
+    llm: LLMConfig | None = None  # `datasets.llm`: an evol_instruct stage without its own `llm` uses it
 
 
 @dataclass
@@ -60,6 +66,8 @@ class StageOutcome:
     removed_by_reason: dict[str, int]
     contamination: dict[str, dict[str, int]] = field(default_factory=dict)  # eval set -> method -> removed
     jury: JuryReport | None = None  # a judge stage's
+    evolution: EvolutionReport | None = None  # an evol_instruct stage's
+    added: int = 0  # samples the stage added (evol_instruct); `removed` are then the evolutions it eliminated
 
 
 StageRunner = Callable[[list[Any], Any, CurationContext], StageOutcome]
@@ -103,6 +111,16 @@ def _judge(samples: list[Any], stage: JudgeStage, context: CurationContext) -> S
     return StageOutcome(judged.kept, judged.removed, judged.removed_by_reason, jury=judged.report)
 
 
+def _evolve(samples: list[Any], stage: EvolInstructStage, context: CurationContext) -> StageOutcome:
+    from llm_engineering.application.evolution import evolve
+    from llm_engineering.infrastructure.llm.factory import build_provider
+
+    provider = build_provider(stage.llm or context.llm or LLMConfig())
+    evolved = evolve(samples, stage, provider)
+    added = len(evolved.kept) - len(samples)
+    return StageOutcome(evolved.kept, evolved.removed, evolved.removed_by_reason, evolution=evolved.report, added=added)
+
+
 def _renamed(removed: list[RemovedSample], default: str, name: str) -> list[RemovedSample]:
     """`dedup:minhash` -> the stage's own name; `decontamination:ngram` keeps its method after the name."""
     if name == default:
@@ -117,6 +135,7 @@ STAGE_RUNNERS: dict[str, StageRunner] = {
     "semantic_dedup": _dedup("semantic"),
     "decontamination": _decontaminate,
     "judge": _judge,
+    "evol_instruct": _evolve,
 }
 if set(STAGE_RUNNERS) != set(STAGE_MODELS):  # the config's kinds and this registry must not drift apart
     raise RuntimeError(f"curation stage registry mismatch: {sorted(set(STAGE_RUNNERS) ^ set(STAGE_MODELS))}")
@@ -129,6 +148,7 @@ class StagesOutcome:
     counts: list[StageCount]  # one per stage that ran, in order
     contamination: dict[str, dict[str, int]]  # eval set -> method -> removed
     judges: dict[str, JuryReport]  # judge stage name -> its jury's report
+    evolutions: dict[str, EvolutionReport] = field(default_factory=dict)  # evol_instruct stage name -> its report
 
 
 def run_stages(
@@ -139,20 +159,23 @@ def run_stages(
     counts: list[StageCount] = []
     contamination: dict[str, Counter[str]] = {}
     judges: dict[str, JuryReport] = {}
+    evolutions: dict[str, EvolutionReport] = {}
     for stage in stages:
         if not stage.enabled:
             continue
         name = stage.name or stage.default_name
         outcome = STAGE_RUNNERS[stage.kind](current, stage, context)  # type: ignore[attr-defined]
-        counts.append(_stage(name, current, outcome.kept, outcome.removed_by_reason))
+        counts.append(_stage(name, current, outcome.kept, outcome.removed_by_reason, outcome.added))
         for eval_set, by_method in outcome.contamination.items():
             contamination.setdefault(eval_set, Counter()).update(by_method)
         if outcome.jury is not None:
             judges[name] = outcome.jury
+        if outcome.evolution is not None:
+            evolutions[name] = outcome.evolution
         removed += outcome.removed
         current = outcome.kept
     contaminated = {name: _nonzero(dict(c)) for name, c in contamination.items()}
-    return StagesOutcome(current, removed, counts, contaminated, judges)
+    return StagesOutcome(current, removed, counts, contaminated, judges, evolutions)
 
 
 def curate(
@@ -180,9 +203,11 @@ def curate(
         answers_generated=answers_generated,
         answers_truncated=answers_truncated,
     )
-    outcome = run_stages(generated, config.curation.stages, CurationContext(embed=embed, previous=previous))
+    context = CurationContext(embed=embed, previous=previous, llm=config.llm)
+    outcome = run_stages(generated, config.curation.stages, context)
     report.stages, report.decontamination = outcome.counts, outcome.contamination
     report.judges = {**({RANKING_JURY: ranking} if ranking is not None else {}), **outcome.judges}
+    report.evolution = outcome.evolutions
     report.new_samples = len(outcome.kept)
     return outcome.kept, [*dropped, *outcome.removed], report
 
@@ -207,5 +232,8 @@ def _nonzero(counts: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in counts.items() if v}
 
 
-def _stage(name: str, before: Sequence[Sample], after: Sequence[Sample], counts: dict[str, int]) -> StageCount:
-    return StageCount(stage=name, samples_in=len(before), samples_out=len(after), removed_by_reason=_nonzero(counts))
+def _stage(
+    name: str, before: Sequence[Sample], after: Sequence[Sample], counts: dict[str, int], added: int = 0
+) -> StageCount:
+    return StageCount(stage=name, samples_in=len(before), samples_out=len(after), removed_by_reason=_nonzero(counts),
+                      added=added)  # fmt: skip

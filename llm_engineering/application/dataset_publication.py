@@ -9,7 +9,11 @@ from datasets import Dataset, DatasetDict, Features
 
 from llm_engineering.domain.samples import CurationReport, InstructionSample, PreferenceSample
 
-INSTRUCTION_COLUMNS = ["sample_id", "instruction", "answer", "messages", "document_id", "chunk_id", "source", "extract"]
+INSTRUCTION_COLUMNS = [
+    "sample_id", "instruction", "answer", "messages", "document_id", "chunk_id", "source", "extract",
+    "parent_id", "mutation", "generated_answer",  # evol_instruct's lineage: empty / false on every other sample
+]  # fmt: skip
+BOOLEAN_COLUMNS = {"generated_answer"}
 PREFERENCE_COLUMNS = [
     "sample_id", "prompt", "chosen", "rejected", "document_id", "chunk_id", "source", "extract", "strategy",
 ]  # fmt: skip
@@ -53,7 +57,10 @@ def to_dataset_dict(
 def _features(columns: list[str]) -> Features:
     from datasets import Features, List, Value
 
-    features = {c: Value("float64" if c.startswith(SCORE_PREFIX) else "string") for c in columns}
+    features = {
+        c: Value("float64" if c.startswith(SCORE_PREFIX) else "bool" if c in BOOLEAN_COLUMNS else "string")
+        for c in columns
+    }
     if "messages" in features:
         features["messages"] = List({"role": Value("string"), "content": Value("string")})
     return Features(features)

@@ -172,6 +172,8 @@ def check_excluded_phrases(sample: InstructionSample | PreferenceSample, params:
 
 
 def check_grounding(sample: InstructionSample | PreferenceSample, params: GroundingParams) -> str | None:
+    if getattr(sample, "generated_answer", False) and params.generated_answers == "skip":
+        return None  # an evol_instruct answer to a new instruction: the extract was its context, not its source
     if not sample.extract.strip():
         return "no extract to check the answer against" if params.if_no_extract == "remove" else None
     overlap = grounding_overlap(answer_of(sample), sample.extract, params.min_word_length)
@@ -206,14 +208,15 @@ def check_context_reference(sample: InstructionSample | PreferenceSample, params
 def grounding_overlap(answer: str, extract: str, min_word_length: int = 3) -> float | None:
     """Share of the answer's content words found in the extract; None when the answer has none to check. The one
     measure of grounding: the curation filter and the GRPO reward both use it."""
-    answer_words = _content_words(answer, min_word_length)
+    answer_words = content_words(answer, min_word_length)
     if not answer_words:
         return None
-    extract_words = set(_content_words(extract, min_word_length))
+    extract_words = set(content_words(extract, min_word_length))
     return sum(word in extract_words for word in answer_words) / len(answer_words)
 
 
-def _content_words(text: str, min_length: int) -> list[str]:
+def content_words(text: str, min_length: int = 3) -> list[str]:
+    """Lowercase words of at least `min_length` characters, stopwords left out: what grounding and evolution count."""
     return [word for word in _WORD.findall(text.lower()) if len(word) >= min_length and word not in _STOPWORDS]
 
 

@@ -90,6 +90,7 @@ def summarize(data: BaseModel) -> dict[str, Any]:
             "removed": len(data.removed),
             "removed_by_stage": dict(Counter(r.stage for r in data.removed)),
             "stages": [f"{s.stage}: {s.samples_in} -> {s.samples_out}" for s in data.report.stages],
+            **_evolution_counts(data),
         }
     if isinstance(data, RemovedSamples):
         return {"samples": len(data.samples), "by_stage": dict(Counter(r.stage for r in data.samples))}
@@ -101,6 +102,21 @@ def summarize(data: BaseModel) -> dict[str, Any]:
             "published": data.describe(),
         }
     raise TypeError(f"no summary for {type(data).__name__}")
+
+
+def _evolution_counts(data: CuratedInstructions | CuratedPreferences) -> dict[str, Any]:
+    """evol_instruct stages: evolutions asked for, added, and eliminated by reason (none: no such stage ran)."""
+    reports = [r for r in data.report.evolution.values() if r.skipped is None]
+    if not reports:
+        return {}
+    eliminated: Counter[str] = Counter()
+    for report in reports:
+        eliminated.update(report.eliminated_by_reason)
+    return {
+        "evolutions_attempted": sum(r.attempted for r in reports),
+        "evolved_samples_added": sum(r.kept for r in reports),
+        "evolutions_eliminated_by_reason": dict(eliminated),
+    }
 
 
 def render_markdown(data: BaseModel) -> str:

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from llm_engineering.domain.evolution import EvolutionReport
 from llm_engineering.domain.judging import JuryReport
 
 
@@ -18,6 +19,14 @@ class InstructionSample(BaseModel):
     source: str
     extract: str = Field("", description="the text the pair was generated from (grounding checks)")
     scores: dict[str, float] = Field({}, description="judge scores by column name (a judge curation stage's)")
+    # Set by an evol_instruct curation stage on the samples it adds; empty on every other sample. sample_id stays
+    # content-derived (the parent, the mutation and the evolved text).
+    parent_id: str | None = Field(None, description="evolved samples: the sample this one was evolved from")
+    mutation: str | None = Field(None, description="evolved samples: the mutation (add_constraints, in_breadth, ...)")
+    generated_answer: bool = Field(
+        False, description="the answer was generated for an evolved instruction, not produced with the pair itself "
+        "(the grounding filter's `generated_answers` decides whether it is checked)"
+    )  # fmt: skip
 
     def messages(self) -> list[dict[str, str]]:
         return [{"role": "user", "content": self.instruction}, {"role": "assistant", "content": self.answer}]
@@ -102,6 +111,7 @@ class StageCount(BaseModel):
     samples_in: int
     samples_out: int
     removed_by_reason: dict[str, int] = {}
+    added: int = Field(0, description="samples the stage added (evol_instruct's evolutions)")
 
 
 class CurationReport(BaseModel):
@@ -121,6 +131,7 @@ class CurationReport(BaseModel):
     answers_generated: int = 0
     answers_truncated: int = Field(0, description="generated answers cut off by the token budget")
     judges: dict[str, JuryReport] = Field({}, description="judge stage name -> its jury's report")
+    evolution: dict[str, EvolutionReport] = Field({}, description="evol_instruct stage name -> its report")
 
 
 class CuratedInstructions(BaseModel):

@@ -10,6 +10,9 @@ Each entry is a block told apart by `kind` (a discriminated union), with its own
         - {kind: minhash_dedup, threshold: 0.7}
         - {kind: decontamination, eval_sets: [{name: eval, path: eval.jsonl}]}
 
+Augmentation stages add samples instead: `evol_instruct` (its own module, evolution_stage.py) evolves instructions
+with an LLM and adds the evolutions it keeps; list it before dedup and decontamination.
+
 Stages run in the listed order, each on what the previous kept (the application's `STAGE_RUNNERS` maps each kind to
 the function that runs it). The quality-filter kinds reuse the filter parameter models of `dataset_quality`; the dedup
 kinds dedup against the previous dataset version too. `kind` is required, with no default: ZenML drops default values
@@ -24,6 +27,7 @@ from pydantic import Field, ValidationError, ValidatorFunctionWrapHandler, field
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from llm_engineering.domain.config.base import StrictModel, repeated
+from llm_engineering.domain.config.curation_stage_base import CurationStageBase
 from llm_engineering.domain.config.dataset_quality import (
     FILTER_PARAMS,
     CodeFenceParams,
@@ -40,22 +44,8 @@ from llm_engineering.domain.config.dataset_quality import (
     SemanticDedupConfig,
     TemplateMarkerParams,
 )
+from llm_engineering.domain.config.evolution_stage import EvolInstructStage
 from llm_engineering.domain.config.judging import JuryConfig
-
-
-class CurationStageBase(StrictModel):
-    """What every stage has besides its parameters."""
-
-    default_name: ClassVar[str] = ""
-
-    name: str | None = Field(
-        None,
-        description="unique; names the stage in the report and in each removed sample's `stage`. Default: "
-        "filter:<kind> for a quality filter, dedup:exact / dedup:minhash / dedup:semantic, decontamination, "
-        "judge (a kind listed again gets _2, _3, ...)",
-    )
-    enabled: bool = Field(True, description="false: listed but skipped (e.g. `--set ...stages.3.enabled=false`)")
-
 
 # ---------------------------------------------------------------- quality filters: keep, or drop with a reason
 
@@ -193,7 +183,13 @@ FilterStage = (
     | ContextReferenceStage
 )
 CurationStage = Annotated[
-    FilterStage | ExactDedupStage | MinhashDedupStage | SemanticDedupStage | DecontaminationStage | JudgeStage,
+    FilterStage
+    | ExactDedupStage
+    | MinhashDedupStage
+    | SemanticDedupStage
+    | DecontaminationStage
+    | JudgeStage
+    | EvolInstructStage,
     Field(discriminator="kind"),
 ]
 # kind -> its config model: the names YAML may use. The application's STAGE_RUNNERS implements exactly these.
@@ -202,7 +198,7 @@ STAGE_MODELS: dict[str, type[CurationStageBase]] = {
     for model in (
         LengthStage, InstructionFormatStage, TemplateMarkerStage, CodeFenceStage, ExcludedPhraseStage, GroundingStage,
         RepetitionStage, ContextReferenceStage, ExactDedupStage, MinhashDedupStage, SemanticDedupStage,
-        DecontaminationStage, JudgeStage,
+        DecontaminationStage, JudgeStage, EvolInstructStage,
     )
 }  # fmt: skip
 FILTER_KINDS = tuple(FILTER_PARAMS)

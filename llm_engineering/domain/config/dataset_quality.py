@@ -90,6 +90,12 @@ class GroundingParams(StrictModel):
     min_overlap: float = Field(0.5, ge=0, le=1)
     min_word_length: int = Field(3, ge=1)
     if_no_extract: Literal["keep", "remove"] = Field("keep", description="samples without an extract")
+    generated_answers: Literal["skip", "check"] = Field(
+        "skip",
+        description="samples an evol_instruct stage added (generated_answer: true): skip keeps them unchecked (their "
+        "answer was written for a new instruction with the extract as context, and may rightly go beyond its words); "
+        "check measures them against the extract like any other",
+    )
 
 
 # The names YAML may use, each with its parameter model; the application registry implements exactly these.
