@@ -74,6 +74,7 @@ def render_dataset_report(report: CurationReport, dataset: DatasetDict, kind: st
         parts.append(f"<h2>Decontamination</h2><table><tr><th>eval set</th><th>removed</th></tr>{rows}</table>")
     for stage, jury in report.judges.items():
         parts.append(_jury(stage, jury))
+    parts.append(_evolution(report, dataset))
     if report.usage:
         rows = "".join(f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in report.usage.items())
         parts.append(f"<h2>LLM usage</h2><table>{rows}</table>")
@@ -118,6 +119,48 @@ def _jury(stage: str, jury: JuryReport) -> str:
         "<table><tr><th>member</th><th>kind</th><th>judged</th><th>unjudged</th><th>mean score</th><th>calls</th>"
         f"<th>tokens in / out</th><th>cost per 1k answers</th><th>seconds</th></tr>{rows}</table>{agreement}"
     )
+
+
+def _evolution(report: CurationReport, dataset: DatasetDict) -> str:
+    """Each evol_instruct stage: evolutions per mutation, kept vs eliminated by reason, what the calls cost, and a few
+    parent -> child examples; then the evolved samples this version holds per mutation (after the later stages)."""
+    parts = []
+    for stage, evolution in report.evolution.items():
+        parts.append(f"<h2>Evolution: {escape(stage)}</h2>")
+        if evolution.skipped is not None:
+            parts.append(f"<p>{evolution.samples} received, none evolved: {escape(evolution.skipped)}</p>")
+            continue
+        parts.append(
+            f"<p>{evolution.chosen} of {evolution.samples} samples evolved over {evolution.rounds} round(s): "
+            f"{evolution.attempted} evolutions, <b>{evolution.kept}</b> kept and added, "
+            f"{evolution.attempted - evolution.kept} eliminated · {evolution.calls} calls ({evolution.cached} cached, "
+            f"{evolution.failed_calls} failed) · tokens {evolution.prompt_tokens} / {evolution.completion_tokens} · "
+            f"${evolution.cost_usd:.4f}</p>"
+        )
+        rows = "".join(
+            f"<tr><td>{escape(mutation)}</td><td>{c.attempted}</td><td>{c.kept}</td>"
+            f"<td>{escape(', '.join(f'{k}: {v}' for k, v in c.eliminated_by_reason.items()) or '0')}</td></tr>"
+            for mutation, c in evolution.by_mutation.items()
+        )
+        parts.append(
+            f"<table><tr><th>mutation</th><th>attempted</th><th>kept</th><th>eliminated</th></tr>{rows}</table>"
+        )
+        for example in evolution.examples:
+            parts.append(
+                f"<div class='sample'><i>{escape(example.mutation)} (round {example.round})</i>\n"
+                f"{escape(example.parent_instruction)}\n→ <b>{escape(example.instruction)}</b>\n"
+                f"{escape(example.answer)}</div><hr>"
+            )
+    columns = {column for split in dataset for column in dataset[split].column_names}
+    mutations = [m for split in dataset for m in dataset[split]["mutation"]] if "mutation" in columns else []
+    evolved = {m: mutations.count(m) for m in dict.fromkeys(m for m in mutations if m)}
+    if evolved:
+        rows = "".join(f"<tr><td>{escape(m)}</td><td>{n}</td></tr>" for m, n in evolved.items())
+        parts.append(
+            f"<h3>Evolved samples in this version</h3><p>{sum(evolved.values())} of {len(mutations)} samples, after "
+            f"the stages that followed</p><table><tr><th>mutation</th><th>samples</th></tr>{rows}</table>"
+        )
+    return "".join(parts)
 
 
 def _chosen_vs_rejected(report: CurationReport, dataset: DatasetDict) -> str:

@@ -5,10 +5,13 @@ passed through, and config errors that name their field."""
 
 from __future__ import annotations
 
+from html import escape
+
 import pytest
 
 from llm_engineering.application.dataset_curation import curate
 from llm_engineering.application.dataset_publication import from_dataset_dict, to_dataset_dict
+from llm_engineering.application.dataset_report import render_dataset_report
 from llm_engineering.application.evolution import PREFERENCES_PASSED, EvolutionFailed, choose_samples
 from llm_engineering.application.run_config import ConfigError, load_run_config
 from llm_engineering.domain.config.dataset_generation import DatasetGenerationConfig
@@ -83,6 +86,11 @@ def test_every_mutation_evolves_each_sample_linked_to_its_parent_and_a_rerun_is_
         assert {"parent_id", "mutation", "generated_answer"} <= set(dataset["train"].column_names)
         assert dataset["train"]["parent_id"][:2] == [None, None] and dataset["train"]["generated_answer"][2]
         assert from_dataset_dict(dataset, "instruction")["train"] == kept
+        html = render_dataset_report(report, dataset, "instruction")
+        assert "<h2>Evolution: evol_instruct</h2>" in html and "10 evolutions, <b>10</b> kept" in html
+        assert all(f"<tr><td>{m}</td><td>2</td><td>2</td><td>0</td></tr>" in html for m in MUTATIONS)
+        assert f"{escape(parents[0].instruction)}\n→ <b>" in html  # a parent -> child example
+        assert "10 of 12 samples, after the stages that followed" in html
 
         # A rerun: the same requests, every one answered by the response cache.
         again, _, rerun = curate("instruction_dataset", parents, [], cfg, embed=None)
@@ -182,6 +190,8 @@ def test_preference_pairs_pass_through_unchanged_and_the_report_says_so(tmp_path
         assert server.request_count == 0
     assert (kept, removed) == ([pair], [])
     assert report.evolution["evol_instruct"].skipped == PREFERENCES_PASSED
+    html = render_dataset_report(report, to_dataset_dict([pair], [], "preference"), "preference")
+    assert f"1 received, none evolved: {PREFERENCES_PASSED}" in html
 
 
 def test_the_grounding_filter_skips_generated_answers_unless_told_to_check_them():
