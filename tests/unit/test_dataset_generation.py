@@ -194,6 +194,21 @@ def test_json_output_needs_a_server():
         DatasetGenerationConfig(instructions={"output_format": "json"})
 
 
+def test_a_generated_pair_cut_off_by_its_budget_is_dropped_not_repaired(server, tmp_path, extracts):
+    """question_answer: the LLM writes the answer too, so a reply that ran out of tokens ends mid-answer; it is
+    dropped with its raw text (not parsed, not sent for repair), and the other extracts' pairs are kept."""
+    provider = provider_for(server, tmp_path)
+    server.always("Packing joins", Fault.truncated())  # doc-b's extract
+    result = generate_instructions(extracts, provider, QA, PromptFiles())
+    assert sorted({s.document_id for s in result.samples}) == ["doc-a", "doc-c"]
+    assert [(d.reason, d.stage) for d in result.dropped] == [("answer truncated", "generation:complete_answers")] * 2
+    assert all("Packing joins" in d.text for d in result.dropped) and {d.matched for d in result.dropped} == {
+        extracts[1].extract_id
+    }
+    assert server.count("Packing joins") == 2  # no repair prompt for a cut-off reply
+    assert len(result.failures) == 2  # doc-d's, as before: truncation is not a failure
+
+
 def test_a_rejected_answer_cut_off_by_its_budget_drops_the_pair_and_the_cache_remembers(server, tmp_path, extracts):
     """The artefact: rejected answers cut off mid-sentence at max_new_tokens, chosen ones complete, so DPO learns
     "complete beats truncated". The server says `finish_reason: length`; that pair is dropped, counted, not lost."""

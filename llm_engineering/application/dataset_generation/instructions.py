@@ -7,6 +7,10 @@ a task small local models handle. `question_answer`: the LLM writes both, one pa
 Unlike the Handbook repo, a reply that fails to parse costs one sample, not the batch: it gets a
 repair prompt (its own reply quoted back with what was wrong), and if that fails too it is kept
 as a `FailedGeneration` with the raw output.
+
+A reply cut off by its token budget (finish_reason 'length') is not parsed: its answer (question_answer) or question
+(backtranslation) would end mid-sentence and teach exactly that. It is dropped, with the reason and the raw text, and
+counted apart from failures (the call worked); repairing it would only hit the same budget.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ from llm_engineering.application.dataset_generation.parsing import (
 from llm_engineering.application.dataset_generation.prompts import render
 from llm_engineering.domain.config.dataset_generation import InstructionGenerationConfig, PromptFiles
 from llm_engineering.domain.documents import content_hash
-from llm_engineering.domain.samples import Extract, FailedGeneration, GeneratedInstructions, InstructionSample
+from llm_engineering.domain.samples import (
+    Extract,
+    FailedGeneration,
+    GeneratedInstructions,
+    InstructionSample,
+    RemovedSample,
+)
 from llm_engineering.infrastructure.llm.base import ChatRequest, ChatResult, LLMProvider
 
 BYLINE = re.compile(r"^(?:\*\*)?(?:author|by)(?:\*\*)?\s*[:\-][^\n]*$", re.IGNORECASE)
@@ -126,6 +136,9 @@ def generate_instructions(
     output = GeneratedInstructions(extracts=len(extracts))
     repairs: list[tuple[_Pending, ChatRequest]] = []
     for item, result in zip(pending, results, strict=True):
+        if result.ok and result.truncated:
+            output.dropped.append(_truncated(item, result))
+            continue
         try:
             output.samples.append(_sample(item, _parsed(item, result, config.output_format)))
         except ParseError as exc:
@@ -135,6 +148,9 @@ def generate_instructions(
             repairs.append((item, _repair_request(item, result, str(exc), config, prompts)))
     repaired = provider.generate([r for _, r in repairs], show_progress=show_progress) if repairs else []
     for (item, _), result in zip(repairs, repaired, strict=True):
+        if result.ok and result.truncated:
+            output.dropped.append(_truncated(item, result))
+            continue
         try:
             output.samples.append(_sample(item, _parsed(item, result, config.output_format)))
         except ParseError as exc:
@@ -179,6 +195,17 @@ def _sample(item: _Pending, pair: tuple[str, str]) -> InstructionSample:
         chunk_id=item.extract.chunk_ids[0],
         source=item.extract.source,
         extract=item.extract.text,
+    )
+
+
+def _truncated(item: _Pending, result: ChatResult) -> RemovedSample:
+    part = "question" if item.passage is not None else "answer"
+    return RemovedSample(
+        sample_id=content_hash(f"{item.request.key}\n{result.text}")[:32],
+        stage="generation:complete_answers",
+        reason=f"{part} truncated",
+        matched=item.extract.extract_id,
+        text=result.text,
     )
 
 
