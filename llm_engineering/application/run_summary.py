@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-DASHBOARD_URL = "http://127.0.0.1:8237"
 INTERESTING_KEYS = (
     # feature pipeline
     "documents",
@@ -144,9 +143,21 @@ def print_run_summary(run: Any, console: Console | None = None) -> None:
     console.print(table)
     for warning in warnings:  # a step records what it got away with under `warnings` (e.g. an empty source)
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
-    console.print(
-        f"Inspect it with `zenml pipeline runs describe {run.id}`, or in the dashboard: "
-        f"`make dashboard`, then {DASHBOARD_URL}/runs/{run.id}"
+    console.print(where_to_look(run), highlight=False, soft_wrap=True)
+
+
+def where_to_look(run: Any) -> str:
+    """The last line of the summary: the run in ZenML's CLI and its dashboard page (on the server that is up, else
+    where `make dashboard` will serve it)."""
+    from llm_engineering.infrastructure.zenml.dashboard import DEFAULT_PORT, dashboard_url, run_page, run_url
+
+    cli = f"`zenml pipeline runs list --id {run.id}`"
+    url = run_url(run)
+    if url is not None:
+        return f"Inspect it with {cli}, or in the dashboard: {url}"
+    return (
+        f"Inspect it with {cli}, or in the dashboard: `make dashboard` (`llm-engineering dashboard --port N` for "
+        f"another port than {DEFAULT_PORT}), then {dashboard_url()}{run_page(run)}"
     )
 
 

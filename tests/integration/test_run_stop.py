@@ -115,3 +115,55 @@ def test_a_stop_request_ends_training_after_the_step_with_a_checkpoint_the_rerun
     assert len(steps) == 3 and not (output_dir / FINAL_FOLDER).exists()
     rerun = train_sft(make_instruction_dataset(), base, config, output_dir)
     assert rerun.resumed_from == str(output_dir / "checkpoint-3")
+
+
+def test_a_run_killed_with_sigkill_is_filed_failed_with_the_reason_by_the_next_start(
+    tmp_path: Path, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGKILL leaves no handler to record the end: ZenML kept the run "running" forever. The next start on the same
+    data dir finds the run the dead process named beside the lock and files it (and its open step) failed."""
+    import logging
+
+    from llm_engineering.application.pipeline_runner import load_for, run_pipeline
+    from llm_engineering.application.scheduling.pipeline_lock import abandoned_path, holder_path, lock_path
+    from tests.conftest import write_feature_config
+    from tests.support.web_server import serve
+
+    with serve() as site:
+        site.handler.slow_seconds = 120  # the crawl waits on this page: the run is mid-step when it is killed
+        http = {"timeout_s": 150, "politeness_delay_s": 0, "retries": 0, "respect_robots_txt": False}
+        config = write_feature_config(
+            tmp_path, [{"name": "web", "type": "url", "urls": [f"{site.url}/slow"]}], http=http
+        )
+        command = [sys.executable, "-m", "llm_engineering.cli", "run", "feature_engineering", "--config", str(config)]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 180
+            while "/slow" not in site.requests and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.2)
+            assert "/slow" in site.requests, process.stderr.read() if process.poll() is not None else "no request"
+            process.kill()
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    killed = Client().list_pipeline_runs(sort_by="desc:created", size=1).items[0]
+    assert killed.status == "running"  # what the dashboard showed forever
+    assert holder_path(lock_path()).is_file()  # the dead process's holder: its pid and the run it started
+
+    training = load_for("training", PROJECT_ROOT / "configs" / "training.yaml", ["datasets.instruction.version='999'"])
+    with caplog.at_level(logging.WARNING), pytest.raises(ValueError, match="no dataset artifact"):
+        run_pipeline("training", training)  # the next start: refused for its own reason, after filing the dead run
+    run = Client().get_pipeline_run(killed.id)
+    reason = run.get_body().status_reason
+    assert run.status == "failed" and reason.startswith(f"killed or crashed: its process (pid {process.pid}, started ")
+    assert reason.endswith("never recorded the end of the run (SIGKILL, out of memory); filed failed by the next run "
+                           "on this data dir")  # fmt: skip
+    assert run.run_metadata["stopped_reason"] == reason
+    assert run.run_metadata["stopped_command"].endswith(f"run feature_engineering --config {config}")
+    step = run.steps["crawl_sources"]
+    assert step.status == "failed" and step.get_metadata().exception_info.message == reason
+    assert f"run {run.name} was left running in step crawl_sources by a process that is gone: filed failed" in (
+        caplog.text
+    )
+    assert not abandoned_path(lock_path()).exists() and not holder_path(lock_path()).exists()  # filed once

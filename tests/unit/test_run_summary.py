@@ -69,3 +69,17 @@ def test_a_real_run_summary_prints_every_metric_whole_at_80_columns(data_dir):
         "promoted=True",
     ):
         assert expected in text, text  # each on one line of the table, not cut or folded
+    # Where to look: a command ZenML has, and the dashboard's project route (no server is up in tests: the
+    # default port, with how to start it; a server that is up gives its own URL, tested in test_dashboard.py).
+    one_line = " ".join(text.split())
+    assert f"`zenml pipeline runs list --id {run.id}`" in one_line
+    assert f"then http://127.0.0.1:8237/projects/{run.project.name}/runs/{run.id}" in one_line
+    assert "llm-engineering dashboard --port N" in one_line
+    # ...which is a command of the installed ZenML CLI with that filter (`runs describe` is not).
+    import click
+    from zenml.cli.cli import cli
+
+    context = click.Context(cli)
+    runs = cli.get_command(context, "pipeline").get_command(context, "runs")
+    assert "describe" not in runs.list_commands(context)
+    assert "id" in [parameter.name for parameter in runs.get_command(context, "list").params]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -25,6 +26,34 @@ class DashboardError(RuntimeError):
 
 def dashboard_url(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
     return f"http://{host}:{port}"
+
+
+def run_page(run: Any) -> str:
+    """The dashboard's route of a run, as ZenML's own `dashboard_utils.get_run_url` builds it."""
+    from zenml.constants import PROJECTS, RUNS
+
+    return f"{PROJECTS}/{run.project.name}{RUNS}/{run.id}"
+
+
+def run_url(run: Any) -> str | None:
+    """The run's page on the dashboard that is up now, or None when none is.
+
+    Connected to a server (`make dashboard` connects the client to the local one), ZenML's `get_run_url` builds
+    it from the server's own URL, whatever port it was started on; a local server that runs while the client is
+    not connected to it is asked for its URL."""
+    from zenml.utils.dashboard_utils import get_run_url
+    from zenml.utils.server_utils import get_local_server
+
+    try:
+        url = get_run_url(run)
+        if url:
+            return url
+        server = get_local_server()
+    except Exception:  # noqa: BLE001 - a link is a courtesy: the summary must print without one
+        return None
+    if server is not None and server.is_running and server.status and server.status.url:
+        return f"{server.status.url.rstrip('/')}{run_page(run)}"
+    return None
 
 
 def _zenml_command() -> list[str]:
