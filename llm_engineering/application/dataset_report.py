@@ -145,11 +145,16 @@ def _evolution(report: CurationReport, dataset: DatasetDict) -> str:
         parts.append(
             f"<table><tr><th>mutation</th><th>attempted</th><th>kept</th><th>eliminated</th></tr>{rows}</table>"
         )
-        for example in evolution.examples:
+        examples = "".join(
+            f"<tr><td>{escape(e.mutation)} ({e.round})</td><td style='white-space:pre-wrap'>"
+            f"{escape(e.parent_instruction)}\n→ <b>{escape(e.instruction)}</b></td>"
+            f"<td style='white-space:pre-wrap'>{escape(e.answer)}</td></tr>"
+            for e in evolution.examples
+        )
+        if examples:
             parts.append(
-                f"<div class='sample'><i>{escape(example.mutation)} (round {example.round})</i>\n"
-                f"{escape(example.parent_instruction)}\n→ <b>{escape(example.instruction)}</b>\n"
-                f"{escape(example.answer)}</div><hr>"
+                "<table><tr><th>mutation (round)</th><th>parent → evolved instruction</th><th>answer</th></tr>"
+                f"{examples}</table>"
             )
     columns = {column for split in dataset for column in dataset[split].column_names}
     mutations = [m for split in dataset for m in dataset[split]["mutation"]] if "mutation" in columns else []

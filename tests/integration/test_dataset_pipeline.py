@@ -12,6 +12,7 @@ from zenml.client import Client
 
 from llm_engineering.application.pipeline_runner import load_for, run_pipeline
 from llm_engineering.application.run_config import read_yaml
+from llm_engineering.domain.config.evolution_stage import MUTATIONS
 from tests.conftest import PROJECT_ROOT, SAMPLE_CORPUS, copy_articles
 from tests.support.dataset_responder import dataset_responder, first_sentence
 from tests.support.openai_server import Fault, OpenAIStubServer
@@ -62,7 +63,7 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
         settings = overrides(tmp_path, corpus, server.base_url, eval_set)
         # Every answer to a question about the packing article's first extract runs out of tokens (finish_reason
         # length): its candidates are never ranked, and its pairs are dropped as `rejected answer truncated`.
-        server.always(f": {TRUNCATED}", Fault.truncated())  # the question in answer prompts, not the extract
+        server.always(TRUNCATED, Fault.truncated())
         # The ZenML store is shared by the session: other tests (training) may have saved an `instruction_dataset`
         # already. The first run starts a fresh lineage instead of appending to theirs; the later runs are incremental.
         first = load_for("feature_engineering", config, [*settings, "datasets.incremental=false"])
@@ -115,6 +116,21 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
         assert all(score >= 0.4 for score in instructions["train"]["score_judge"])
         assert {"score_judge_gpt_accuracy", "score_judge_relevance"} <= set(instructions["train"].column_names)
         assert "Judges" in report and "Krippendorff" in report
+        # Evol-Instruct: evolved samples are in the published dataset, each linked to its parent and its mutation, after
+        # the dedup, decontamination and judge stages listed after it; the preference dataset says it evolved nothing.
+        rows = [r for split in instructions.values() for r in split]
+        evolved = [r for r in rows if r["parent_id"] is not None]
+        assert evolved and all(r["mutation"] in MUTATIONS and r["generated_answer"] for r in evolved)
+        assert not any(r["generated_answer"] or r["mutation"] for r in rows if r["parent_id"] is None)
+        known = {r["sample_id"] for r in rows} | {r.sample_id for r in curated.removed}
+        assert all(r["parent_id"] in known for r in evolved)  # every parent is in the dataset or removed with a reason
+        evolution = curated.report.evolution["evol_instruct"]
+        assert 0 < evolution.chosen < evolution.samples and evolution.kept >= len(evolved)
+        assert evolution.calls == sum(evolution.by_mutation[m].attempted for m in MUTATIONS) + evolution.kept + sum(
+            n for reason, n in evolution.eliminated_by_reason.items() if reason.startswith("answer")
+        )  # one call per evolution, one per answer asked for
+        assert all(r.matched for r in curated.removed if r.stage == "evol_instruct")
+        assert "Evolution: evol_instruct" in report and "none evolved: preference pairs are passed through" in report
 
         # Nothing changed: no LLM call, and no new version (the latest stays as it is), which the run says.
         published = dataset("instruction_dataset")
@@ -131,6 +147,9 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
         run_pipeline("feature_engineering", load_for("feature_engineering", config, settings))
         new_requests = server.requests[first_calls:]
         assert new_requests and all("gradient" in json.dumps(r).lower() for r in new_requests if "Write one" in str(r))
+        # evol_instruct curates only the new samples: every answer it asks for is about the new article's extracts
+        answers = [r for r in new_requests if r["messages"][0]["content"].startswith("Reference text:")]
+        assert answers and all("gradient" in json.dumps(r).lower() for r in answers)
         latest = dataset("instruction_dataset")
         grown = latest.load()
         assert latest.run_metadata["previous_version_samples"] == len(everything)
