@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -108,14 +109,21 @@ def test_sft_then_dpo_lora_exports_a_merged_model_that_loads_offline(tiny_model_
     )
 
 
-def test_rerun_resumes_from_the_last_checkpoint(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_rerun_resumes_from_the_last_checkpoint(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
     from llm_engineering.application.training.sft import train_sft
 
     base = BaseModelConfig(name=str(tiny_model_dir))
     first = train_sft(make_instruction_dataset(), base, sft_config("lora"), tmp_path / "sft")
     assert first.resumed_from is None
+    # Training shows its progress; captured (not a terminal), as lines: the first step, then at most one line every
+    # 30 s, then a summary with the last loss.
+    progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("training sft:")]
+    assert re.fullmatch(r"training sft: 1/3 steps \(33%\), \d+\.\d s/step, about \d+m?\d*s left", progress[0])
+    assert re.fullmatch(r"training sft: 3/3 steps in \d+m?\d*s \(\d+\.\d s/step; loss [\d.]+\)", progress[-1])
     second = train_sft(make_instruction_dataset(), base, sft_config("lora"), tmp_path / "sft")
     assert second.resumed_from is not None and second.resumed_from.endswith("checkpoint-3")
+    progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("training sft:")]
+    assert re.fullmatch(r"training sft: 3/3 steps in \d+s \(3 before the checkpoint it resumed from\)", progress[-1])
 
 
 # The killed run: train_sft in a child process, each optimizer step slowed (a global torch hook, nothing of

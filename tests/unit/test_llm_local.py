@@ -42,6 +42,12 @@ def test_a_batch_of_three_is_answered_greedily_and_deterministically(provider: L
     assert (report.calls, report.failed, report.cost_usd) == (6, 0, 0.0)
 
 
+def test_progress_counts_each_batch_as_it_is_generated(provider: LocalTransformersProvider) -> None:
+    counts: list[int] = []
+    results = provider.generate([*requests(), requests()[0]], progress=counts.append)  # batches of 3
+    assert counts == [3, 1] and all(result.ok for result in results)
+
+
 def test_backtranslation_with_the_local_model_on_real_chunks(provider: LocalTransformersProvider) -> None:
     """The default generation path end to end on two passages of a sample article: SmolLM2 writes the
     questions, the answers are the passages themselves, and every request is either a sample or a

@@ -31,6 +31,7 @@ from llm_engineering.application.training.trainer_arguments import (
     save_continued_policy,
     shared_arguments,
 )
+from llm_engineering.application.training.training_progress import TrainingProgress
 from llm_engineering.domain.config.distill_stage import DistillStageConfig, TeacherConfig
 from llm_engineering.domain.config.training import AdapterConfig, BaseModelConfig
 from llm_engineering.domain.training import StageResult, TrainedStage
@@ -259,7 +260,7 @@ def _trainer(
         eval_dataset=test if len(test) else None,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[DivergenceGuard(config.kind), StopOnSignal(config.kind)],
+        callbacks=[DivergenceGuard(config.kind), StopOnSignal(config.kind), TrainingProgress(config.kind)],
     )
 
 

@@ -29,6 +29,7 @@ from llm_engineering.application.training.trainer_arguments import (
     save_continued_policy,
     shared_arguments,
 )
+from llm_engineering.application.training.training_progress import TrainingProgress
 from llm_engineering.domain.config.training import AlignmentConfig, BaseModelConfig
 from llm_engineering.domain.training import StageResult
 from llm_engineering.infrastructure.causal_lm import (
@@ -77,7 +78,7 @@ def train_dpo(
         train_dataset=to_conversational_preferences(train_split),
         eval_dataset=to_conversational_preferences(preference_dataset["test"]),
         processing_class=tokenizer,
-        callbacks=[DivergenceGuard(config.method), StopOnSignal(config.method)],
+        callbacks=[DivergenceGuard(config.method), StopOnSignal(config.method), TrainingProgress(config.method)],
     )
     resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
     trainer.train(resume_from_checkpoint=resume)

@@ -32,6 +32,7 @@ from llm_engineering.application.training.trainer_arguments import (
     save_continued_policy,
     shared_arguments,
 )
+from llm_engineering.application.training.training_progress import TrainingProgress
 from llm_engineering.domain.config.rl_stages import GrpoStageConfig, RlooStageConfig
 from llm_engineering.domain.config.training import BaseModelConfig
 from llm_engineering.domain.training import StageResult
@@ -130,7 +131,7 @@ def _trainer(
         train_dataset=train,
         eval_dataset=prompt_dataset(heldout_split, tokenizer, None)[0] if evaluate_during_training else None,
         processing_class=tokenizer,
-        callbacks=[DivergenceGuard(config.kind), StopOnSignal(config.kind)],
+        callbacks=[DivergenceGuard(config.kind), StopOnSignal(config.kind), TrainingProgress(config.kind)],
     )
 
 

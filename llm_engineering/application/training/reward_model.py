@@ -24,6 +24,7 @@ from llm_engineering.application.training.divergence import DivergenceGuard
 from llm_engineering.application.training.peft_methods import build_peft_config
 from llm_engineering.application.training.stop_on_signal import StopOnSignal
 from llm_engineering.application.training.trainer_arguments import final_metrics, log_history_of, shared_arguments
+from llm_engineering.application.training.training_progress import TrainingProgress
 from llm_engineering.domain.config.reward_model_stage import RewardModelStageConfig
 from llm_engineering.domain.config.training import BaseModelConfig
 from llm_engineering.domain.training import StageResult
@@ -89,7 +90,11 @@ def train_reward_model(
         eval_dataset=test,
         processing_class=tokenizer,
         peft_config=_peft_config(config, model),
-        callbacks=[DivergenceGuard(config.name or STAGE), StopOnSignal(config.name or STAGE)],
+        callbacks=[
+            DivergenceGuard(config.name or STAGE),
+            StopOnSignal(config.name or STAGE),
+            TrainingProgress(config.name or STAGE),
+        ],
     )
     resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
     trainer.train(resume_from_checkpoint=resume)

@@ -14,6 +14,7 @@ from llm_engineering.application.training.packing import RowPackedCollator, pack
 from llm_engineering.application.training.peft_methods import build_peft_config
 from llm_engineering.application.training.stop_on_signal import StopOnSignal
 from llm_engineering.application.training.trainer_arguments import final_metrics, log_history_of, shared_arguments
+from llm_engineering.application.training.training_progress import TrainingProgress
 from llm_engineering.domain.config.training import BaseModelConfig, SftConfig
 from llm_engineering.domain.training import StageResult
 from llm_engineering.infrastructure.causal_lm import TrainingInfo, load_base_model, load_tokenizer, write_training_info
@@ -66,7 +67,7 @@ def train_sft(
         processing_class=tokenizer,
         peft_config=peft_config,
         data_collator=RowPackedCollator(tokenizer.pad_token_id) if row_packed else None,
-        callbacks=[DivergenceGuard("sft"), StopOnSignal("sft")],
+        callbacks=[DivergenceGuard("sft"), StopOnSignal("sft"), TrainingProgress("sft")],
     )
     resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
     trainer.train(resume_from_checkpoint=resume)

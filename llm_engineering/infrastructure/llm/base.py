@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -57,12 +58,19 @@ class UsageReport(BaseModel):
     cost_usd: float = 0.0
 
 
+Progressed = Callable[[int], None]  # told how many more requests are answered
+
+
 @runtime_checkable
 class LLMProvider(Protocol):
     model_id: str
 
-    def generate(self, requests: list[ChatRequest], show_progress: bool = False) -> list[ChatResult]:
-        """One result per request, in the same order; a failed request is a result with `error`, never raised."""
+    def generate(
+        self, requests: list[ChatRequest], show_progress: bool = False, progress: Progressed | None = None
+    ) -> list[ChatResult]:
+        """One result per request, in the same order; a failed request is a result with `error`, never raised.
+        `progress` is called with the number of requests just answered, as they are (per request from a server, per
+        batch from the local model); without it, `show_progress` shows a Progress of the call's own."""
         ...
 
     def usage(self) -> UsageReport: ...

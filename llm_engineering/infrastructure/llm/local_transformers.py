@@ -16,6 +16,7 @@ from llm_engineering.infrastructure.interruption import is_interruption, raise_i
 from llm_engineering.infrastructure.llm.base import (
     ChatRequest,
     ChatResult,
+    Progressed,
     Usage,
     UsageCounter,
     UsageReport,
@@ -49,10 +50,12 @@ class LocalTransformersProvider:
     def usage(self) -> UsageReport:
         return self._counter.report()
 
-    def generate(self, requests: list[ChatRequest], show_progress: bool = False) -> list[ChatResult]:
+    def generate(
+        self, requests: list[ChatRequest], show_progress: bool = False, progress: Progressed | None = None
+    ) -> list[ChatResult]:
         if not requests:
             return []
-        from tqdm.auto import tqdm
+        from llm_engineering.infrastructure.progress import Progress
 
         tokenizer, model = _load(resolve_base_model(self.config.model))
         prompts = [self._prompt(tokenizer, request) for request in requests]
@@ -62,7 +65,11 @@ class LocalTransformersProvider:
             params = sampling_params(self.config, request)
             groups.setdefault((params["temperature"], params["max_new_tokens"]), []).append(index)
         results: list[ChatResult | None] = [None] * len(requests)
-        with tqdm(total=len(requests), desc=f"generating ({self.model_id})", disable=not show_progress) as bar:
+        own = Progress(
+            len(requests), f"generating ({self.model_id})", "request", enabled=show_progress and not progress
+        )
+        with own:
+            advance = progress or own.update
             for (temperature, max_new_tokens), indices in groups.items():
                 indices.sort(key=lambda i: len(prompts[i]))
                 for start in range(0, len(indices), self.config.batch_size):
@@ -76,7 +83,7 @@ class LocalTransformersProvider:
                                             finish_reason=finish_reason)  # fmt: skip
                         self._counter.record(result)
                         results[index] = result
-                    bar.update(len(batch))
+                    advance(len(batch))  # a batch's answers all arrive when its generate() returns
         return [result for result in results if result is not None]
 
     @staticmethod

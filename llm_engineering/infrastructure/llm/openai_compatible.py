@@ -22,6 +22,7 @@ from llm_engineering.infrastructure.interruption import raise_if_stop_requested
 from llm_engineering.infrastructure.llm.base import (
     ChatRequest,
     ChatResult,
+    Progressed,
     Usage,
     UsageCounter,
     UsageReport,
@@ -53,31 +54,39 @@ class OpenAICompatibleProvider:
     def usage(self) -> UsageReport:
         return self._counter.report()
 
-    def generate(self, requests: list[ChatRequest], show_progress: bool = False) -> list[ChatResult]:
+    def generate(
+        self, requests: list[ChatRequest], show_progress: bool = False, progress: Progressed | None = None
+    ) -> list[ChatResult]:
         if not requests:
             return []
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self._generate_all(requests, show_progress))
+            return asyncio.run(self._generate_all(requests, show_progress, progress))
         # Called from inside a running loop (a notebook, an async step): asyncio.run would refuse there.
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, self._generate_all(requests, show_progress)).result()
+            return pool.submit(asyncio.run, self._generate_all(requests, show_progress, progress)).result()
 
-    async def _generate_all(self, requests: list[ChatRequest], show_progress: bool) -> list[ChatResult]:
-        from tqdm.auto import tqdm
+    async def _generate_all(
+        self, requests: list[ChatRequest], show_progress: bool, progress: Progressed | None
+    ) -> list[ChatResult]:
+        from llm_engineering.infrastructure.progress import Progress
 
         # One client per loop: its connection pool belongs to the loop that created it.
         client = openai.AsyncOpenAI(
             api_key=self._api_key, base_url=self.config.base_url, timeout=self.config.timeout_s, max_retries=0
         )
         semaphore = asyncio.Semaphore(self.config.max_concurrency)
-        with tqdm(total=len(requests), desc=f"generating ({self.model_id})", disable=not show_progress) as bar:
+        own = Progress(
+            len(requests), f"generating ({self.model_id})", "request", enabled=show_progress and not progress
+        )
+        with own:
+            advance = progress or own.update
 
             async def answer(request: ChatRequest) -> ChatResult:
                 result = await self._answer(client, semaphore, request)
                 self._counter.record(result)
-                bar.update(1)
+                advance(1)  # as each request finishes, whatever the order
                 return result
 
             try:

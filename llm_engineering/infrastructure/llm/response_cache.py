@@ -25,6 +25,7 @@ from llm_engineering.infrastructure.llm.base import (
     ChatRequest,
     ChatResult,
     LLMProvider,
+    Progressed,
     Usage,
     UsageReport,
     sampling_params,
@@ -143,8 +144,10 @@ class CachedProvider:
             report.cached = self._hits
         return report
 
-    def generate(self, requests: list[ChatRequest], show_progress: bool = False) -> list[ChatResult]:
-        from tqdm.auto import tqdm
+    def generate(
+        self, requests: list[ChatRequest], show_progress: bool = False, progress: Progressed | None = None
+    ) -> list[ChatResult]:
+        from llm_engineering.infrastructure.progress import Progress
 
         if self._identity is None:
             self._identity = answerer_identity(self.config)
@@ -166,13 +169,17 @@ class CachedProvider:
 
         pending = list(misses.items())
         answered = len(requests) - sum(len(indices) for indices in misses.values())
-        with tqdm(
-            total=len(requests), initial=answered, desc=f"generating ({self.model_id})", disable=not show_progress
-        ) as bar:
+        # Cache hits count as answered, not towards the speed; misses count as the provider answers each of them.
+        own = Progress(len(requests), f"generating ({self.model_id})", "request", done=answered,
+                       done_as="from the cache", enabled=show_progress and not progress)  # fmt: skip
+        with own:
+            advance = progress or own.update
+            if progress is not None and answered:
+                progress(answered)
             for start in range(0, len(pending), self.chunk_size):
                 raise_if_stop_requested(f"between LLM request chunks ({self.model_id}; answers so far are cached)")
                 chunk = pending[start : start + self.chunk_size]
-                answers = self.inner.generate([requests[indices[0]] for _, indices in chunk])
+                answers = self.inner.generate([requests[indices[0]] for _, indices in chunk], progress=advance)
                 fresh = {}
                 for (key, indices), answer in zip(chunk, answers, strict=True):
                     if answer.ok:
@@ -183,7 +190,8 @@ class CachedProvider:
                         results[index] = answer.model_copy(
                             update={"key": requests[index].key, "cached": answer.ok, "attempts": 0, "usage": Usage()}
                         )
-                    bar.update(len(indices))
+                    if len(indices) > 1:
+                        advance(len(indices) - 1)  # the provider counted the first
                 self.cache.put_many(fresh)
         final = cast(list[ChatResult], results)
         with self._lock:
