@@ -31,7 +31,19 @@ def comet_report_to(enabled: bool, settings: Settings, experiment_name: str) -> 
         os.environ.setdefault("COMET_WORKSPACE", settings.comet_workspace)
     os.environ["COMET_EXPERIMENT_NAME"] = experiment_name
     os.environ.setdefault("COMET_LOG_ASSETS", "false")  # checkpoints stay in ZenML, not in Comet
+    route_comet_logging()
     return ["comet_ml"]
+
+
+def route_comet_logging() -> None:
+    """comet_ml logs through a console handler of its own on stderr, which ZenML stores as ERROR line by line
+    (`COMET INFO: ...` included); each line is stored at its own level instead (infrastructure/zenml/step_logs.py).
+    comet_ml sets its logger up when first imported, so it is imported here, before the trainer's callback does."""
+    import comet_ml  # noqa: F401 - configures the `comet_ml` logger
+
+    from llm_engineering.infrastructure.zenml.step_logs import store_at_own_level
+
+    store_at_own_level("comet_ml")
 
 
 def end_comet_experiment() -> None:
