@@ -104,6 +104,7 @@ def test_persistent_server_error_fails_only_that_request(server: OpenAIStubServe
 def test_a_timeout_is_retried_and_a_persistent_one_fails(server: OpenAIStubServer) -> None:
     # The healthy retry must answer within timeout_s even on a loaded CI machine (a GC pause, a busy core):
     # 1 s leaves room for that, and the slow answers stay far beyond it.
+    # The second try of a request that timed out waits twice as long (retry_timeout_factor 2): still short of 4 s.
     server.script("slow once", Fault.slow(4.0))
     server.always("always slow", Fault.slow(4.0))
     provider = build_provider(openai_config(server, timeout_s=1.0, max_retries=1))
@@ -111,8 +112,22 @@ def test_a_timeout_is_retried_and_a_persistent_one_fails(server: OpenAIStubServe
     once, always = provider.generate([ask("slow once"), ask("always slow")])
 
     assert once.ok and once.text == "echo: slow once" and once.attempts == 2
-    assert always.error == "gave up after 2 attempts: timed out after 1.0s" and always.attempts == 2
+    assert always.error == (
+        "gave up after 2 attempts: timed out after 1s, then 2s (each from when the request was sent)"
+    )
+    assert always.error_kind == "timeout" and always.attempts == 2
     assert server.count("slow once") == 2 and server.count("always slow") == 2
+
+
+def test_a_timeout_gets_a_longer_second_try_even_without_retries(server: OpenAIStubServer) -> None:
+    # 0.8 s to answer: over the first 0.5 s deadline, within the second try's 1 s (timeout_s x retry_timeout_factor).
+    server.script("slow", Fault.slow(0.8), Fault.slow(0.8))
+    provider = build_provider(openai_config(server, timeout_s=0.5, max_retries=0))
+
+    [result] = provider.generate([ask("slow answer")])
+
+    assert result.ok and result.text == "echo: slow answer" and result.attempts == 2
+    assert server.count("slow") == 2
 
 
 def test_malformed_body_is_retried_then_reported(server: OpenAIStubServer) -> None:
@@ -257,3 +272,71 @@ def test_generate_works_inside_a_running_loop_and_from_a_thread(server: OpenAISt
 
     assert asyncio.run(from_async_code()) == "echo: inside a loop"
     assert from_thread == ["echo: in a thread"]
+
+
+def test_a_one_slot_server_at_concurrency_16_is_served_at_its_capacity() -> None:
+    """The probe: a llama.cpp server with one slot queues what it cannot serve; 16 in flight with a fixed fan-out
+    timed out half the calls. Here 16 queued answers take 1.6 s, past the 1 s timeout: the limit must come down to
+    what answers in time, with no request failing, and the slot must stay busy (within 10% of its capacity)."""
+    service_s, count = 0.1, 80
+    with OpenAIStubServer(slots=1, service_s=service_s) as server:
+        config = openai_config(server, max_concurrency=16, timeout_s=1.0)
+        build_provider(config).generate([ask("warm-up")])  # imports and the first connection, not the server's time
+        server.reset()
+        provider = build_provider(config)  # a fresh limit, starting at the ceiling
+
+        started = time.perf_counter()
+        results = provider.generate([ask(f"question {i}") for i in range(count)])
+        elapsed = time.perf_counter() - started
+
+    assert [r.text for r in results] == [f"echo: question {i}" for i in range(count)]
+    assert all(r.ok for r in results)
+    assert server.max_in_flight == 16  # it did start at the ceiling
+    usage = provider.usage()
+    assert usage.failed == 0 and usage.concurrency is not None and usage.concurrency < 16
+    throughput = count / elapsed
+    assert throughput >= 0.9 * server.capacity_per_s, (throughput, server.capacity_per_s, usage)
+
+
+def test_a_server_that_rejects_beyond_its_slot_gets_fewer_requests_at_once() -> None:
+    # A hosted API at its limit: every request beyond the one slot is answered 429 at once (no Retry-After).
+    with OpenAIStubServer(slots=1, service_s=0.05, overflow="reject") as server:
+        provider = build_provider(openai_config(server, max_concurrency=8, max_retries=8))
+        results = provider.generate([ask(f"question {i}") for i in range(24)])
+
+    assert all(r.ok for r in results) and server.served == 24
+    assert provider.usage().lowest_concurrency == 1
+    assert server.rejected < 24 * 2  # fewer than two refusals per answer: it stopped pushing 8 at a time
+
+
+def test_a_500_with_a_body_is_reported_with_the_body(server: OpenAIStubServer) -> None:
+    server.always("oom", Fault.server_error(500, body="CUDA out of memory. Tried to allocate 20.00 MiB"))
+    server.always("gateway", Fault.server_error(404, body='{"detail": "model \'gpt-5\' not found"}',
+                                                content_type="application/json"))  # fmt: skip
+    provider = build_provider(openai_config(server, max_retries=1))
+
+    oom, missing = provider.generate([ask("oom please"), ask("gateway please")])
+
+    assert oom.error == "gave up after 2 attempts: HTTP 500: CUDA out of memory. Tried to allocate 20.00 MiB"
+    assert oom.error_kind == "HTTP 500"
+    assert missing.error == """HTTP 404: {"detail": "model 'gpt-5' not found"}""" and missing.attempts == 1
+    assert missing.error_kind == "HTTP 404"
+
+
+def test_a_closed_connection_is_reported_with_its_cause(server: OpenAIStubServer) -> None:
+    server.always("dropped", Fault.disconnect())
+    server.always("cut", Fault.disconnect(after_headers=True))
+    provider = build_provider(openai_config(server, max_retries=1))
+
+    dropped, cut = provider.generate([ask("dropped request"), ask("cut answer")])
+
+    assert dropped.error_kind == cut.error_kind == "connection error"
+    assert dropped.error == (
+        "gave up after 2 attempts: connection error: RemoteProtocolError: Server disconnected without sending a "
+        "response."
+    )
+    assert cut.error == (
+        "gave up after 2 attempts: connection error: RemoteProtocolError: peer closed connection without sending "
+        "complete message body (received 28 bytes, expected 1000)"
+    )
+    assert server.count("dropped") == server.count("cut") == 2

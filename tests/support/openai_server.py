@@ -9,11 +9,19 @@ string in the prompt, so one batch can mix healthy and failing requests:
         server.always("broken", Fault.server_error())                                       # every "broken" request
         ... LLMConfig(provider="openai", base_url=server.base_url, ...)
         assert server.count("flaky") == 3
+
+A server with slots plays a real inference server's capacity: `OpenAIStubServer(slots=1, service_s=0.1)` answers one
+request at a time, each taking 0.1 s of its slot, and queues the others (llama.cpp's server with one slot), or with
+`overflow="reject"` answers them 429 at once (a hosted API at its rate limit). Like llama.cpp and vLLM, it drops a
+queued request whose client has gone (timed out) before a slot frees, and aborts one being served when its client
+goes: `dropped` and `aborted` count them, `served` the answers.
 """
 
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from collections import deque
@@ -29,10 +37,13 @@ Responder = Callable[[dict[str, Any]], str]
 
 @dataclass(frozen=True)
 class Fault:
-    kind: Literal["rate_limited", "server_error", "slow", "malformed", "truncated"]
+    kind: Literal["rate_limited", "server_error", "slow", "malformed", "truncated", "disconnect"]
     status: int = 500
     retry_after: float | None = None
     delay_s: float = 0.0
+    body: str | None = None  # server_error: this body, as it is, instead of the OpenAI-style JSON error
+    content_type: str = "text/plain; charset=utf-8"
+    after_headers: bool = False  # disconnect: after the status line and headers (mid-response), not before
 
     @classmethod
     def rate_limited(cls, retry_after: float | None = 1.0) -> Fault:
@@ -40,8 +51,15 @@ class Fault:
         return cls("rate_limited", status=429, retry_after=retry_after)
 
     @classmethod
-    def server_error(cls, status: int = 500) -> Fault:
-        return cls("server_error", status=status)
+    def server_error(cls, status: int = 500, body: str | None = None, content_type: str | None = None) -> Fault:
+        """`status` with an OpenAI-style JSON error, or with `body` as it is (plain text unless content_type)."""
+        return cls("server_error", status=status, body=body, content_type=content_type or cls.content_type)
+
+    @classmethod
+    def disconnect(cls, after_headers: bool = False) -> Fault:
+        """The server closes the connection without answering (a crash, a proxy dropping it); `after_headers`: once
+        the status line and headers are out, mid-response."""
+        return cls("disconnect", status=200, after_headers=after_headers)
 
     @classmethod
     def slow(cls, delay_s: float) -> Fault:
@@ -99,10 +117,27 @@ def _instance_of(schema: dict[str, Any], text: str) -> Any:
 class OpenAIStubServer(LoopbackServer):
     """Start with `with` (or start()/stop()); `base_url` ends in /v1, as the openai client expects."""
 
-    def __init__(self, latency_s: float = 0.0, responder: Responder = echo_responder):
+    def __init__(
+        self,
+        latency_s: float = 0.0,
+        responder: Responder = echo_responder,
+        slots: int | None = None,
+        service_s: float = 0.0,
+        overflow: Literal["queue", "reject"] = "queue",
+        reject_status: int = 429,
+    ):
         super().__init__()
         self.latency_s = latency_s  # added to every request: the benchmark's fixed model latency
         self.responder = responder
+        self.slots = slots  # None: every request is served at once (after latency_s)
+        self.service_s = service_s  # with slots: how long each answer holds its slot
+        self.overflow = overflow
+        self.reject_status = reject_status
+        self._slots = _Slots(slots) if slots else None
+        self.served = 0  # answers that went through a slot
+        self.dropped = 0  # queued requests whose client went away before a slot freed
+        self.aborted = 0  # requests whose client went away while their slot served them
+        self.rejected = 0  # overflow="reject": answered reject_status because every slot was busy
         self.requests: list[dict[str, Any]] = []  # every body received, faulty or not, in arrival order
         self.authorizations: list[str] = []  # the Authorization header of each request, same order
         self.max_in_flight = 0
@@ -129,6 +164,7 @@ class OpenAIStubServer(LoopbackServer):
             self.requests.clear()
             self.authorizations.clear()
             self.max_in_flight = 0
+            self.served = self.dropped = self.aborted = self.rejected = 0
 
     @property
     def request_count(self) -> int:
@@ -164,6 +200,53 @@ class OpenAIStubServer(LoopbackServer):
         with self._lock:
             self._in_flight -= 1
 
+    def _tally(self, counter: str) -> None:
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + 1)
+
+    @property
+    def capacity_per_s(self) -> float:
+        """Answers a second the slots can give at most: slots / service_s."""
+        if not self.slots or not self.service_s:
+            raise ValueError("a server without slots and a service time has no fixed capacity")
+        return self.slots / self.service_s
+
+
+class _Slots:
+    """A server's slots, granted first come, first served (a FIFO queue, as llama.cpp's)."""
+
+    def __init__(self, count: int):
+        self._free = count
+        self._waiting: deque[int] = deque()
+        self._tickets = 0
+        self._changed = threading.Condition()
+
+    def acquire(self, wait: bool, client_gone: Callable[[], bool]) -> bool:
+        """A slot, at once or in turn; False: none free (wait=False), or the client went away while queued."""
+        with self._changed:
+            if not wait:
+                if self._free and not self._waiting:
+                    self._free -= 1
+                    return True
+                return False
+            ticket = self._tickets
+            self._tickets += 1
+            self._waiting.append(ticket)
+            while not (self._free and self._waiting[0] == ticket):
+                self._changed.wait(0.005)
+                if client_gone():
+                    self._waiting.remove(ticket)
+                    self._changed.notify_all()
+                    return False
+            self._waiting.popleft()
+            self._free -= 1
+            return True
+
+    def release(self) -> None:
+        with self._changed:
+            self._free += 1
+            self._changed.notify_all()
+
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # a handler still sleeping in a "slow" fault must not block shutdown
@@ -198,11 +281,48 @@ class _Handler(StubHandler):
         try:
             if stub.latency_s:
                 time.sleep(stub.latency_s)
+            if stub._slots is not None and not self._serve_in_a_slot(stub):
+                return
             self._respond(stub, body, fault)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test): nothing to answer
         finally:
             self._leave_flight()
+
+    def _serve_in_a_slot(self, stub: OpenAIStubServer) -> bool:
+        """Wait for a slot (or reject), then hold it for service_s; False: nothing to answer (rejected, or the client
+        went away while queued or served)."""
+        slots = stub._slots
+        assert slots is not None
+        if not slots.acquire(wait=stub.overflow == "queue", client_gone=self._client_gone):
+            if stub.overflow == "reject":
+                stub._tally("rejected")
+                message = f"server busy: all {stub.slots} slot(s) in use"
+                self.send_json(stub.reject_status, {"error": {"message": message, "type": "server_busy"}})
+            else:
+                stub._tally("dropped")  # llama.cpp: "Disconnected from client ... before llm invoked"
+                self.close_connection = True
+            return False
+        try:
+            finished = time.monotonic() + stub.service_s
+            while (left := finished - time.monotonic()) > 0:
+                time.sleep(min(left, 0.005))
+                if self._client_gone():
+                    stub._tally("aborted")
+                    self.close_connection = True
+                    return False
+            stub._tally("served")
+            return True
+        finally:
+            slots.release()
+
+    def _client_gone(self) -> bool:
+        """The client closed its end (a timeout): its socket reads as ended."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def before_body(self) -> None:
         # Out of flight before the body leaves: a client that has its answer (and sends its next request at once)
@@ -220,7 +340,21 @@ class _Handler(StubHandler):
             self.send_json(429, {"error": {"message": "rate limited", "type": "rate_limit_error"}}, headers)
             return
         if fault is not None and fault.kind == "server_error":
-            self.send_json(fault.status, {"error": {"message": "injected server error", "type": "server_error"}})
+            if fault.body is not None:
+                self.send_bytes(fault.status, fault.body.encode(), fault.content_type)
+            else:
+                self.send_json(fault.status, {"error": {"message": "injected server error", "type": "server_error"}})
+            return
+        if fault is not None and fault.kind == "disconnect":
+            if fault.after_headers:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                self.wfile.write(b'{"id": "chatcmpl-cut", "choi')
+                self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
             return
         if fault is not None and fault.kind == "malformed":
             self.send_bytes(200, b'{"id": "chatcmpl-broken", "choices": [', "application/json")

@@ -18,8 +18,21 @@ class LLMConfig(StrictModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_new_tokens: int = Field(256, ge=1)
     batch_size: int = Field(8, ge=1, description="prompts per forward pass of the local model")
-    max_concurrency: int = Field(8, ge=1, description="requests in flight at once to an openai endpoint")
-    timeout_s: float = Field(60.0, gt=0.0)
+    max_concurrency: int = Field(
+        8, ge=1, description="the most requests in flight at once to an openai endpoint (the adaptive limit's ceiling)"
+    )
+    adaptive_concurrency: bool = Field(
+        True,
+        description="start at max_concurrency and send fewer at once when the server is overloaded (timeouts, 429, "
+        "503) or answers slower than timeout_s / 2 (requests queue there), growing back as answers come in time; "
+        "false: always max_concurrency",
+    )
+    timeout_s: float = Field(
+        60.0, gt=0.0, description="an attempt's deadline, from when it is sent (not while it waits for a slot here)"
+    )
+    retry_timeout_factor: float = Field(
+        2.0, ge=1.0, description="attempts after a timeout get timeout_s times this; a timeout always gets one"
+    )
     max_retries: int = Field(4, ge=0, description="retries after the first attempt, for transient failures")
     backoff_base_s: float = Field(0.5, ge=0.0)
     backoff_max_s: float = Field(30.0, ge=0.0)

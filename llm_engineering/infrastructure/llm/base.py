@@ -27,7 +27,8 @@ class Usage(BaseModel):
 class ChatResult(BaseModel):
     key: str
     text: str = ""
-    error: str | None = None
+    error: str | None = None  # why it failed, verbatim: the timeout, the HTTP status and body, the connection error
+    error_kind: str | None = None  # what reports count: timeout, HTTP 500, connection error, malformed response
     cached: bool = False
     attempts: int = 0  # model calls made for this request; 0 when answered from the cache
     usage: Usage = Field(default_factory=Usage)  # tokens spent by this run; zero for cache hits
@@ -56,6 +57,8 @@ class UsageReport(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    concurrency: int | None = None  # an endpoint's adaptive limit of requests in flight, at the end
+    lowest_concurrency: int | None = None  # ... and the lowest it went
 
 
 Progressed = Callable[[int], None]  # told how many more requests are answered

@@ -1,7 +1,13 @@
 """Any OpenAI-compatible chat endpoint (OpenAI, vLLM, llama.cpp, Ollama, TGI): async, bounded, retried.
 
 The openai client's own retries are off (max_retries=0) so every attempt is ours: counted, backed off
-with jitter, and honouring Retry-After. A request that still fails becomes a result with `error`.
+with jitter, and honouring Retry-After. A request that still fails becomes a result with `error` saying why
+(`error_kind`: timeout, HTTP <status>, connection error, malformed response).
+
+How many requests are in flight adapts to the server (adaptive_concurrency.py): from `max_concurrency` down to what
+answers within half of `timeout_s`. An attempt's timeout counts from when it is sent, never while it waits here for
+a slot; an attempt after a timeout gets `retry_timeout_factor` times longer, and a timeout always gets that second
+try, whatever `max_retries` says.
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ import random
 import time
 from typing import Any
 
+import httpx
 import openai
 from openai.types.chat import ChatCompletion
 from pydantic import SecretStr
 
 from llm_engineering.domain.config.llm import LLMConfig
 from llm_engineering.infrastructure.interruption import raise_if_stop_requested
+from llm_engineering.infrastructure.llm.adaptive_concurrency import AdaptiveLimit, Gate, Outcome
 from llm_engineering.infrastructure.llm.base import (
     ChatRequest,
     ChatResult,
@@ -32,12 +40,17 @@ from llm_engineering.settings import get_settings
 
 NO_KEY = "not-needed"  # local servers need no key, but the client insists on one
 RETRYABLE_STATUS = {408, 409, 429}  # plus every 5xx
+OVERLOAD_STATUS = {408, 429, 502, 503, 504}  # the server is busy (or a proxy gave up on it): fewer in flight
+LATENCY_TARGET = 0.5  # of timeout_s: answers slower than this queued at the server, so fewer are sent at once
+BODY_EXCERPT = 300  # characters of an error body kept in the error
 
 
 class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, kind: str, retry_after: float | None = None, overload: bool = False):
         super().__init__(message)
+        self.kind = kind  # what reports count: timeout, HTTP 503, connection error, malformed response
         self.retry_after = retry_after
+        self.overload = overload  # a sign to send fewer requests at once
 
 
 class OpenAICompatibleProvider:
@@ -50,9 +63,15 @@ class OpenAICompatibleProvider:
         self._api_key = key.get_secret_value() if key else NO_KEY
         self._counter = UsageCounter(config)
         self._jitter = random.Random(config.seed)
+        # Shared by every call: a step's chunks of requests go on where the previous one left the limit.
+        self._limit = AdaptiveLimit(config.max_concurrency, config.timeout_s * LATENCY_TARGET,
+                                    adaptive=config.adaptive_concurrency)  # fmt: skip
 
     def usage(self) -> UsageReport:
-        return self._counter.report()
+        report = self._counter.report()
+        snapshot = self._limit.snapshot()
+        report.concurrency, report.lowest_concurrency = int(snapshot["concurrency"]), int(snapshot["lowest"])
+        return report
 
     def generate(
         self, requests: list[ChatRequest], show_progress: bool = False, progress: Progressed | None = None
@@ -72,11 +91,15 @@ class OpenAICompatibleProvider:
     ) -> list[ChatResult]:
         from llm_engineering.infrastructure.progress import Progress
 
-        # One client per loop: its connection pool belongs to the loop that created it.
+        # One client per loop: its connection pool belongs to the loop that created it. Its own timeout only bounds
+        # connecting: each attempt's deadline is ours, from when it is sent (_call).
         client = openai.AsyncOpenAI(
-            api_key=self._api_key, base_url=self.config.base_url, timeout=self.config.timeout_s, max_retries=0
+            api_key=self._api_key,
+            base_url=self.config.base_url,
+            timeout=httpx.Timeout(None, connect=self.config.timeout_s),
+            max_retries=0,
         )
-        semaphore = asyncio.Semaphore(self.config.max_concurrency)
+        gate = Gate(self._limit)
         own = Progress(
             len(requests), f"generating ({self.model_id})", "request", enabled=show_progress and not progress
         )
@@ -84,7 +107,7 @@ class OpenAICompatibleProvider:
             advance = progress or own.update
 
             async def answer(request: ChatRequest) -> ChatResult:
-                result = await self._answer(client, semaphore, request)
+                result = await self._answer(client, gate, request)
                 self._counter.record(result)
                 advance(1)  # as each request finishes, whatever the order
                 return result
@@ -94,33 +117,53 @@ class OpenAICompatibleProvider:
             finally:
                 await client.close()
 
-    async def _answer(
-        self, client: openai.AsyncOpenAI, semaphore: asyncio.Semaphore, request: ChatRequest
-    ) -> ChatResult:
-        attempts = 0
+    async def _answer(self, client: openai.AsyncOpenAI, gate: Gate, request: ChatRequest) -> ChatResult:
+        attempts = timeouts = 0
+        causes: list[str] = []  # what went wrong with each attempt that did not time out
+        waited: list[float] = []  # the deadline of each attempt that timed out
         while True:
             attempts += 1
+            # After a timeout the server was slow, not wrong (a queue, a long answer): the next attempt waits longer.
+            timeout = self.config.timeout_s * (self.config.retry_timeout_factor if timeouts else 1.0)
+            ticket = await gate.acquire()  # waiting here for a slot is not part of the timeout
+            outcome: Outcome = "other"
             try:
-                async with semaphore:
-                    # Stopping: no new request is sent (one waiting for a slot or a retry raises here).
-                    raise_if_stop_requested(f"before sending a request to {self.config.base_url}")
-                    text, usage, finish_reason = await self._call(client, request)
+                # Stopping: no new request is sent (one waiting for a slot or a retry raises here).
+                raise_if_stop_requested(f"before sending a request to {self.config.base_url}")
+                text, usage, finish_reason = await self._call(client, request, timeout)
+                outcome = "answered"
                 return ChatResult(
                     key=request.key, text=text, attempts=attempts, usage=usage, finish_reason=finish_reason
                 )
             except _Retryable as error:
-                if attempts > self.config.max_retries:
-                    return ChatResult(
-                        key=request.key, error=f"gave up after {attempts} attempts: {error}", attempts=attempts
-                    )
-                # Sleep outside the semaphore: a request waiting to retry must not hold a slot.
-                await asyncio.sleep(self._delay(attempts, error.retry_after))
+                outcome = "overloaded" if error.overload else "other"
+                retryable = error
             except openai.APIStatusError as error:  # 400, 401, 404...: retrying cannot help
-                return ChatResult(key=request.key, error=_describe(error), attempts=attempts)
+                return ChatResult(key=request.key, error=_describe(error), error_kind=f"HTTP {error.status_code}",
+                                  attempts=attempts)  # fmt: skip
             except openai.OpenAIError as error:
-                return ChatResult(key=request.key, error=f"{type(error).__name__}: {error}", attempts=attempts)
+                return ChatResult(key=request.key, error=f"{type(error).__name__}: {error}",
+                                  error_kind=type(error).__name__, attempts=attempts)  # fmt: skip
+            finally:
+                await gate.release(ticket, outcome)
+            if retryable.kind == "timeout":
+                timeouts += 1
+                waited.append(timeout)
+            else:
+                causes.append(str(retryable))
+            allowed = max(self.config.max_retries, 1) if timeouts else self.config.max_retries
+            if attempts > allowed:
+                return ChatResult(key=request.key, error=f"gave up after {attempts} attempts: "
+                                  + _causes(retryable.kind, causes, waited), error_kind=retryable.kind,
+                                  attempts=attempts)  # fmt: skip
+            # Out of the gate while waiting: a request waiting to retry holds no slot. A timeout is retried at once:
+            # the gate has already cut how many go out together.
+            if retryable.kind != "timeout":
+                await asyncio.sleep(self._delay(attempts, retryable.retry_after))
 
-    async def _call(self, client: openai.AsyncOpenAI, request: ChatRequest) -> tuple[str, Usage, str | None]:
+    async def _call(
+        self, client: openai.AsyncOpenAI, request: ChatRequest, timeout: float
+    ) -> tuple[str, Usage, str | None]:
         """The answer, its token usage and the server's finish_reason ('length': cut off at max_tokens)."""
         params = sampling_params(self.config, request)
         kwargs: dict[str, Any] = {
@@ -135,20 +178,28 @@ class OpenAICompatibleProvider:
         if request.response_format is not None:
             kwargs["response_format"] = request.response_format
         try:
-            response = await client.chat.completions.create(**kwargs)
-        except openai.APITimeoutError as error:
-            raise _Retryable(f"timed out after {self.config.timeout_s}s") from error
+            async with asyncio.timeout(timeout):  # from here: the request is being sent
+                raw = await client.chat.completions.with_raw_response.create(**kwargs)
+        except (TimeoutError, openai.APITimeoutError) as error:
+            raise _Retryable(f"timed out after {timeout:g}s", "timeout", overload=True) from error
         except openai.APIConnectionError as error:
-            raise _Retryable(f"connection error: {error}") from error
+            raise _Retryable(f"connection error: {_connection_cause(error)}", "connection error",
+                             overload=True) from error  # fmt: skip
         except openai.APIStatusError as error:
             if error.status_code in RETRYABLE_STATUS or error.status_code >= 500:
-                raise _Retryable(_describe(error), _retry_after(error.response.headers)) from error
+                raise _Retryable(_describe(error), f"HTTP {error.status_code}", _retry_after(error.response.headers),
+                                 overload=error.status_code in OVERLOAD_STATUS) from error  # fmt: skip
             raise
         except (ValueError, openai.APIResponseValidationError) as error:  # a body that is not JSON
-            raise _Retryable(f"malformed response: {error}") from error
+            raise _Retryable(f"malformed response: {error}", "malformed response") from error
+        try:
+            response = raw.parse()
+        except (ValueError, openai.APIResponseValidationError) as error:  # a body that is not JSON
+            raise _Retryable(f"malformed response: {error}; body: {_excerpt(raw.http_response.text)!r}",
+                             "malformed response") from error  # fmt: skip
         # A non-JSON content type comes back as a plain string; a JSON body without choices is no answer either.
         if not isinstance(response, ChatCompletion) or not response.choices:
-            raise _Retryable(f"malformed response: {str(response)[:200]!r}")
+            raise _Retryable(f"malformed response: {_excerpt(raw.http_response.text)!r}", "malformed response")
         usage = response.usage
         choice = response.choices[0]
         tokens = Usage(
@@ -185,8 +236,41 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
+def _causes(last_kind: str, causes: list[str], waited: list[float]) -> str:
+    """Why a request failed: its last attempt's cause first, then the other causes its attempts met."""
+    timed_out = ""
+    if waited:
+        deadlines = ", then ".join(f"{seconds:g}s" for seconds in waited)
+        timed_out = f"timed out after {deadlines} (each from when the request was sent)"
+    distinct = list(dict.fromkeys(reversed(causes)))  # the latest first
+    ordered = [timed_out, *distinct] if last_kind == "timeout" else [*distinct[:1], timed_out, *distinct[1:]]
+    first, *earlier = [cause for cause in ordered if cause]
+    return first + (f"; earlier: {'; '.join(earlier)}" if earlier else "")
+
+
+def _excerpt(text: str) -> str:
+    """The start of a body, on one line."""
+    return " ".join(text.split())[:BODY_EXCERPT]
+
+
 def _describe(error: openai.APIStatusError) -> str:
-    """`HTTP 500: <the server's own message>`, without the client's "Error code: 500 - {...}" wrapping."""
+    """`HTTP 500: <the server's own message>`, without the client's "Error code: 500 - {...}" wrapping; a body with
+    no message of its own (plain text, an HTML error page, `{"detail": ...}`) is quoted as it came."""
     body = error.body
-    message = body.get("message") if isinstance(body, dict) else body
-    return f"HTTP {error.status_code}: {str(message or error.message)[:300]}"
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, str) or not message.strip():
+        message = error.response.text or error.message
+    return f"HTTP {error.status_code}: {_excerpt(str(message))}"
+
+
+def _connection_cause(error: openai.APIConnectionError) -> str:
+    """What went wrong underneath the client's bare "Connection error.": refused, reset, closed mid-request."""
+    causes: list[str] = []
+    cause: BaseException | None = error.__cause__
+    while cause is not None and len(causes) < 3:
+        text = str(cause).strip()
+        described = f"{type(cause).__name__}: {text}" if text else type(cause).__name__
+        if described not in causes:  # httpx re-raises httpcore's error under the same name and message
+            causes.append(described)
+        cause = cause.__cause__
+    return " <- ".join(causes) if causes else str(error)
