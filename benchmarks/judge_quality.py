@@ -42,10 +42,19 @@ def build_samples(workdir: Path, articles: int) -> list:
     cli = Path(sys.executable).with_name("llm-engineering")
     settings = [f"crawl.sources=[{{name: articles, type: folder, path: '{corpus}'}}]", f"qdrant.path={workdir / 'q'}"]
     started = time.perf_counter()
-    subprocess.run(
-        [str(cli), "run", "feature_engineering", "--config", str(CONFIG), *sum((["--set", s] for s in settings), [])],
-        cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    log = workdir / "feature_pipeline.log"
+    command = [
+        str(cli),
+        "run",
+        "feature_engineering",
+        "--config",
+        str(CONFIG),
+        *sum((["--set", s] for s in settings), []),
+    ]
+    with log.open("w") as output:
+        completed = subprocess.run(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+    if completed.returncode != 0:
+        raise SystemExit(f"the feature pipeline failed (exit {completed.returncode}):\n{log.read_text()[-3000:]}")
     print(f"feature pipeline on {articles} articles: {time.perf_counter() - started:.0f} s")
     from zenml.client import Client
 
