@@ -1,5 +1,7 @@
-"""An HTML report of a dataset version for the ZenML dashboard: counts per stage, length
-histograms and a few samples. Plain HTML with CSS bars: no plotting library, renders anywhere."""
+"""An HTML report of a dataset version for the ZenML dashboard: counts, a sample table, the curation stages, length
+histograms. Plain HTML and CSS (no script: the dashboard shows HTML in a sandboxed frame 384 px high, as wide as the
+page), so the numbers that matter come first, tables take the frame's width and wrap, texts keep their line breaks and
+a long one folds into a <details> that opens on click."""
 
 from __future__ import annotations
 
@@ -13,15 +15,29 @@ from llm_engineering.domain.judging import JuryReport
 from llm_engineering.domain.samples import CurationReport
 
 STYLE = """<style>
-body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em}
-td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}th{background:#f3f3f3}
-.bar{background:#4a7bd0;height:.9em;display:inline-block}.sample{max-width:60em;white-space:pre-wrap}
+*{box-sizing:border-box}
+body{font:13px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;padding:.75em 1em;color:#1f2328}
+h1{font-size:1.25em;margin:.2em 0 .5em}h2{font-size:1.05em;margin:1.2em 0 .4em}
+table{border-collapse:collapse;width:100%;margin:.3em 0 1em}
+td,th{border:1px solid #d0d7de;padding:.3em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th{background:#f6f8fa;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.cards{display:flex;flex-wrap:wrap;gap:.5em;margin:.2em 0 .8em}
+.card{border:1px solid #d0d7de;border-radius:6px;padding:.3em .7em;background:#f6f8fa}
+.card b{font-size:1.2em;margin-right:.25em}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(22em,1fr));gap:0 1.5em}
+.bar{background:#4a7bd0;height:.8em;display:inline-block;vertical-align:middle;margin-right:.3em}
+.samples{table-layout:fixed}.samples td{white-space:pre-wrap}
+details summary{cursor:pointer;white-space:pre-wrap;list-style-position:outside}
+details[open] summary .more{display:none}
+.muted{color:#656d76}
 </style>"""
+
+TEXT_PREVIEW = 240  # characters of a sample text shown before it folds
 
 
 def _histogram(lengths: list[int], bins: int = 10) -> str:
     if not lengths:
-        return "<p>no samples</p>"
+        return "<p class='muted'>no samples</p>"
     low, high = min(lengths), max(lengths)
     width = max((high - low) / bins, 1)
     counts = [0] * bins
@@ -29,35 +45,107 @@ def _histogram(lengths: list[int], bins: int = 10) -> str:
         counts[min(int((length - low) / width), bins - 1)] += 1
     peak = max(counts)
     rows = "".join(
-        f"<tr><td>{int(low + i * width)}–{int(low + (i + 1) * width)}</td>"
-        f"<td><span class='bar' style='width:{20 * c / peak:.1f}em'></span> {c}</td></tr>"
+        f"<tr><td class='n'>{int(low + i * width)}–{int(low + (i + 1) * width)}</td>"
+        f"<td><span class='bar' style='width:{12 * c / peak:.1f}em'></span>{c}</td></tr>"
         for i, c in enumerate(counts)
+        if c or i == 0
     )
-    return f"<table><tr><th>words</th><th>samples</th></tr>{rows}</table>"
+    return f"<table><tr><th style='width:7em'>words</th><th>samples</th></tr>{rows}</table>"
 
 
 def render_page(sections: list[str]) -> str:
-    return f"<html><head>{STYLE}</head><body>{''.join(sections)}</body></html>"
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'>{STYLE}</head><body>{'<hr>'.join(sections)}</body></html>"
 
 
-def render_dataset_report(report: CurationReport, dataset: DatasetDict, kind: str, max_samples: int = 3) -> str:
-    """One dataset's section of the report page."""
-    answer_field = "answer" if kind == "instruction" else "chosen"
-    prompt_field = "instruction" if kind == "instruction" else "prompt"
-    stages = "".join(
-        f"<tr><td>{escape(s.stage)}</td><td>{s.samples_in}</td><td>{s.samples_out}</td>"
-        f"<td>{escape(', '.join(f'{k}: {v}' for k, v in s.removed_by_reason.items()))}</td></tr>"
-        for s in report.stages
+def _text(value: object) -> str:
+    """A sample text as the model sees it: line breaks kept (pre-wrap); past TEXT_PREVIEW characters it folds."""
+    text = "" if value is None else str(value)
+    if len(text) <= TEXT_PREVIEW:
+        return escape(text)
+    cut = text.rfind(" ", 0, TEXT_PREVIEW)
+    cut = cut if cut > TEXT_PREVIEW // 2 else TEXT_PREVIEW
+    return (
+        f"<details><summary>{escape(text[:cut])}<span class='more muted'> … ({len(text)} characters)</span>"
+        f"</summary>{escape(text[cut:])}</details>"
     )
+
+
+def dataset_kind(dataset: DatasetDict) -> str:
+    """`preference` when the splits have chosen/rejected columns, else `instruction`."""
+    columns = {column for split in dataset.values() for column in split.column_names}
+    return "preference" if {"chosen", "rejected"} <= columns else "instruction"
+
+
+def _sample_table(dataset: DatasetDict, kind: str, per_split: int) -> str:
+    fields = ["prompt", "chosen", "rejected"] if kind == "preference" else ["instruction", "answer"]
+    header = "".join(f"<th>{field}</th>" for field in fields)
+    rows = []
+    for split in dataset:
+        table = dataset[split]
+        for index in range(min(per_split, len(table))):
+            row = table[index]
+            cells = "".join(f"<td>{_text(row.get(field))}</td>" for field in fields)
+            source = escape(str(row.get("source") or ""))
+            rows.append(f"<tr><td class='n'>{escape(split)} {index}</td>{cells}<td>{source}</td></tr>")
+    if not rows:
+        return "<h2>Samples</h2><p class='muted'>no samples</p>"
+    widths = "<col style='width:5.5em'>" + "<col>" * len(fields) + "<col style='width:7em'>"
+    shown = f"the first {per_split} of each split" if per_split else ""
+    return (
+        f"<h2>Samples <span class='muted'>({shown})</span></h2><table class='samples'><colgroup>{widths}</colgroup>"
+        f"<tr><th>row</th>{header}<th>source</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _cards(report: CurationReport | None, dataset: DatasetDict) -> str:
+    cards = [(len(dataset[split]), split) for split in dataset]
+    if report is not None:
+        cards += [(report.new_samples, "new in this version"), (report.previous_version_samples, "from the previous")]
+        if report.generation_failures:
+            cards.append((report.generation_failures, "generation failures"))
+    items = "".join(f"<span class='card'><b>{n}</b>{escape(label)}</span>" for n, label in cards)
+    return f"<div class='cards'>{items}</div>"
+
+
+def render_dataset_report(
+    report: CurationReport | None, dataset: DatasetDict, kind: str | None = None, max_samples: int = 3
+) -> str:
+    """One dataset's section of the report page: counts, samples, the curation stages and what they removed, lengths.
+    Without a report (a dataset saved outside the feature pipeline), what the rows alone tell."""
+    kind = kind or dataset_kind(dataset)
+    answer_field = "answer" if kind == "instruction" else "chosen"
+    columns = sorted({column for split in dataset.values() for column in split.column_names})
+    name = report.dataset if report is not None else f"{kind} dataset"
     parts = [
-        f"<h1>{escape(report.dataset)}</h1>",
-        f"<p>train <b>{report.train}</b> · test <b>{report.test}</b> · previous version "
-        f"{report.previous_version_samples} · new {report.new_samples} · generation failures "
-        f"{report.generation_failures}</p>",
-        "<h2>Stages</h2><table><tr><th>stage</th><th>in</th><th>out</th><th>removed</th></tr>",
-        stages,
-        "</table>",
+        f"<h1>{escape(name)}</h1>",
+        _cards(report, dataset),
+        _sample_table(dataset, kind, max_samples),
     ]
+    if report is not None:
+        stages = "".join(
+            f"<tr><td>{escape(s.stage)}</td><td class='n'>{s.samples_in}</td><td class='n'>{s.samples_out}</td>"
+            f"<td>{escape(', '.join(f'{k}: {v}' for k, v in s.removed_by_reason.items()))}</td></tr>"
+            for s in report.stages
+        )
+        parts += [
+            "<h2>Curation stages</h2><table><tr><th>stage</th><th style='width:5em'>in</th><th style='width:5em'>out"
+            "</th><th>removed</th></tr>",
+            stages or "<tr><td colspan='4' class='muted'>no stage ran</td></tr>",
+            "</table>",
+        ]
+    parts.append("<div class='grid'>")
+    for split in dataset:
+        lengths = [len(text.split()) for text in dataset[split][answer_field]] if len(dataset[split]) else []
+        parts.append(f"<div><h2>{split}: {answer_field} length</h2>{_histogram(lengths)}</div>")
+    parts.append("</div>")
+    if report is not None:
+        parts += _report_sections(report, dataset, kind)
+    parts.append(f"<p class='muted'>columns: {escape(', '.join(columns))}</p>")
+    return "".join(parts)
+
+
+def _report_sections(report: CurationReport, dataset: DatasetDict, kind: str) -> list[str]:
+    parts = []
     if report.failures_by_reason:
         rows = "".join(f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in report.failures_by_reason.items())
         parts.append(f"<h2>Generation failures</h2><table>{rows}</table>")
@@ -78,19 +166,7 @@ def render_dataset_report(report: CurationReport, dataset: DatasetDict, kind: st
     if report.usage:
         rows = "".join(f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in report.usage.items())
         parts.append(f"<h2>LLM usage</h2><table>{rows}</table>")
-    for split in dataset:
-        lengths = [len(text.split()) for text in dataset[split][answer_field]]
-        parts.append(f"<h2>{split}: {answer_field} length</h2>{_histogram(lengths)}")
-    train = dataset.get("train", None)
-    if train is not None and len(train):
-        parts.append("<h2>Samples</h2>")
-        for row in train.select(range(min(max_samples, len(train)))):
-            parts.append(
-                f"<div class='sample'><b>{escape(row[prompt_field])}</b>\n{escape(row[answer_field])}"
-                + (f"\n<i>rejected:</i> {escape(row['rejected'])}" if kind == "preference" else "")
-                + "</div><hr>"
-            )
-    return "".join(parts)
+    return parts
 
 
 def _number(value: float | None, digits: int = 3) -> str:

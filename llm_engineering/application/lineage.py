@@ -3,7 +3,9 @@
 `lineage_for("embedded_chunks")` gives embedded_chunks <- chunks <- cleaned_documents <- changed_documents
 <- raw_documents, and for the raw documents the sources themselves (location, fetch time), read from the
 artifact. `lineage_for("model:<name>[:version]")` starts at a Model Control Plane version: its stage, metrics, its
-pipeline runs, its linked artifacts, and the lineage of what those runs consumed from outside (the datasets).
+pipeline runs, its linked artifacts, the `model_summary` its run wrote (the record the dashboard shows: every evaluated
+model's metrics, the dataset versions, the promotion and its reason), and the lineage of what those runs consumed from
+outside (the datasets).
 
 A dataset version (`instruction_dataset[:version]`) is not walked step by step: a step reused from ZenML's cache
 points at the run that first made its output (another corpus, another collection), and the crawl lists every
@@ -22,7 +24,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from llm_engineering.domain.model_summary import ModelVersionSummary
+
 RAW_DOCUMENTS_ARTIFACT = "raw_documents"
+MODEL_SUMMARY_ARTIFACT = "model_summary"
 MAX_DEPTH = 16
 
 
@@ -135,6 +140,9 @@ class ModelLineage(BaseModel):
     artifacts: list[str] = []
     metadata: dict[str, str] = {}
     metrics: dict[str, float] = Field({}, description="the numeric metadata of the version (evaluation metrics)")
+    summary: ModelVersionSummary | None = Field(
+        None, description="the run's model_summary artifact: what the dashboard shows of this version"
+    )
     roots: list[LineageNode | DatasetLineage] = []
 
 
@@ -445,8 +453,21 @@ def model_lineage(
             for key, value in sorted(metadata.items())
             if isinstance(value, int | float) and not isinstance(value, bool)
         },
+        summary=_model_summary(linked),
         roots=roots,
     )
+
+
+def _model_summary(linked: list[Any]) -> ModelVersionSummary | None:
+    """The newest model_summary linked to the version (the promotion step of its run writes one)."""
+    summaries = sorted((v for v in linked if v.name == MODEL_SUMMARY_ARTIFACT), key=lambda v: v.created)
+    if not summaries:
+        return None
+    try:
+        loaded = summaries[-1].load()
+    except Exception:  # noqa: BLE001 - an unreadable summary must not hide the rest of the lineage
+        return None
+    return loaded if isinstance(loaded, ModelVersionSummary) else None
 
 
 def _lineage_roots(runs: list[Any], linked: list[Any], walker: _Walker) -> list[Any]:

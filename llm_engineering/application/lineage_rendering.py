@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from llm_engineering.application.lineage import DatasetLineage, LineageNode, ModelLineage, SampleBatch, SampleDocument
+from llm_engineering.application.model_summary import evaluated_line, promotion_line
 
 
 def _describe(node: LineageNode) -> str:
@@ -131,6 +132,19 @@ def _metrics(lineage: ModelLineage) -> str:
     return ", ".join(f"{name} {value:.4g}" for name, value in lineage.metrics.items())
 
 
+def _summary_lines(lineage: ModelLineage) -> list[str]:
+    """What the model_summary artifact (the dashboard's view of the version) says, in the same words."""
+    summary = lineage.summary
+    assert summary is not None
+    lines = [f"promotion: {promotion_line(summary)}"]
+    if summary.stage != lineage.stage:
+        lines.append(f"stage when its run ended: {summary.stage or 'none'} (now: {lineage.stage or 'none'})")
+    lines += [f"evaluated {evaluated_line(model)}" for model in summary.evaluated]
+    lines.append(f"exported stage {summary.exported_stage} from run {summary.run_name}")
+    lines.append("trained on: " + ", ".join(dataset.label for dataset in summary.datasets))
+    return lines
+
+
 def lineage_tree(lineage: LineageNode | DatasetLineage | ModelLineage) -> Tree:
     if not isinstance(lineage, ModelLineage):
         tree = Tree("[bold]lineage[/]")
@@ -140,7 +154,10 @@ def lineage_tree(lineage: LineageNode | DatasetLineage | ModelLineage) -> Tree:
     tree = Tree(escape(f"model {lineage.model}:{lineage.version} (#{lineage.number}{stage})"), style="bold")
     if lineage.metrics:
         tree.add(escape(f"metrics: {_metrics(lineage)}"))
-    if "promotion" in lineage.metadata:
+    if lineage.summary is not None:
+        for line in _summary_lines(lineage):
+            tree.add(escape(line))
+    elif "promotion" in lineage.metadata:
         tree.add(escape(f"promotion: {lineage.metadata['promotion']}"))
     if lineage.runs:
         tree.add(escape(f"pipeline runs: {', '.join(lineage.runs)}"))
@@ -189,6 +206,8 @@ def lineage_markdown(lineage: LineageNode | DatasetLineage | ModelLineage) -> st
     if lineage.metrics:
         header.append(f"metrics: {_metrics(lineage)}")
     lines = ["; ".join(header), ""]
+    if lineage.summary is not None:
+        lines += [f"- {line}" for line in _summary_lines(lineage)] + [""]
     for root in lineage.roots:
         lines += _root_markdown_lines(root)
     return "\n".join(lines) + "\n"

@@ -1,5 +1,6 @@
-"""The feature pipeline's last step: the new versions of both datasets (only when they have new samples), their
-report, the contaminated samples; JSONL export and Hub push when configured."""
+"""The feature pipeline's last step: the new versions of both datasets (only when they have new samples, each with
+its curation report as its dashboard visualization), the run's report of both (also when nothing new was published),
+the contaminated samples; JSONL export and Hub push when configured."""
 
 from typing import Annotated
 
@@ -20,7 +21,7 @@ from llm_engineering.domain.samples import (
     PublishedDataset,
     RemovedSamples,
 )
-from llm_engineering.infrastructure.zenml.dataset_materializer import DatasetVersionMaterializer
+from llm_engineering.infrastructure.zenml.dataset_materializer import DatasetVersionMaterializer, reporting
 from llm_engineering.infrastructure.zenml.materializers import ReportedModelMaterializer
 from llm_engineering.settings import get_settings
 
@@ -34,9 +35,13 @@ def _publish(
     if report.new_samples == 0:
         # Versions only grow: nothing new means the latest version already is this one (or there is none).
         return PublishedDataset(name=name, status="unchanged" if previous is not None else "empty", **counts)
-    metadata = {**counts, "stages": [f"{s.stage}: {s.samples_in} -> {s.samples_out}" for s in report.stages]}
-    # Saved from inside the step, so it is this step's output (lineage) and exists only when there is something new.
-    version = save_artifact(dataset, name, materializer=DatasetVersionMaterializer, user_metadata=metadata)
+    # Beside what the materializer records (rows per split, columns): where the rows came from.
+    metadata = {"new_samples": report.new_samples, "previous_version_samples": report.previous_version_samples,
+                "stages": [f"{s.stage}: {s.samples_in} -> {s.samples_out}" for s in report.stages]}  # fmt: skip
+    # Saved from inside the step, so it is this step's output (lineage) and exists only when there is something new;
+    # its visualization is the version's curation report and first rows.
+    with reporting(report):
+        version = save_artifact(dataset, name, materializer=DatasetVersionMaterializer, user_metadata=metadata)
     destinations: dict[str, str] = {}
     if datasets.export_jsonl_dir is not None:
         destinations["jsonl"] = ", ".join(str(p) for p in export_jsonl(dataset, datasets.export_jsonl_dir, name))

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from html import escape
 from pathlib import Path
 
 import pytest
+from zenml.artifacts.utils import load_artifact_visualization
 from zenml.client import Client
 
 from llm_engineering.application.pipeline_runner import load_for, run_pipeline
@@ -107,6 +109,20 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
         assert (tmp_path / "exports" / "instruction_dataset.train.jsonl").is_file()
         report = dataset("dataset_report").load()
         assert "Decontamination" in report and "planted" in report
+        # Each version shows its own report (counts, sample table, stages) in the dashboard, and its metadata says
+        # what it holds instead of pandas' empty description of text columns.
+        for name, data, first_field in (("instruction_dataset", instructions, "instruction"),
+                                        ("preference_dataset", preferences, "prompt")):  # fmt: skip
+            version = dataset(name)
+            shown = load_artifact_visualization(version, zen_store=Client().zen_store)
+            assert shown.type == "html" and f"<h1>{name}</h1>" in shown.value
+            assert "<h2>Samples " in shown.value and "<h2>Curation stages</h2>" in shown.value
+            assert f"<td>{escape(data['train'][0][first_field])}</td>" in shown.value  # the table's first row
+            assert "<td>decontamination</td>" in shown.value and f"<b>{len(data['test'])}</b>test" in shown.value
+            assert version.run_metadata["rows"] == {"train": len(data["train"]), "test": len(data["test"])}
+            assert set(version.run_metadata["columns"]) == set(data["train"].column_names)
+            assert not {"shape", "dtype", "mean", "std"} & set(version.run_metadata)
+        assert "<h2>Chosen vs rejected</h2>" in shown.value and "<th>rejected</th>" in shown.value
         assert "Chosen vs rejected" in report and "<td>rejected answer truncated</td>" in report
         # The jury (LLM judge + embedding relevance) scored every sample that reached it; the scores are columns.
         curated = dataset("curated_instructions").load()

@@ -39,8 +39,11 @@ def test_training_pipeline_end_to_end(
 ) -> None:
     import zenml
     import zenml.integrations.huggingface.materializers  # noqa: F401
+    from zenml.artifacts.utils import load_artifact_visualization
     from zenml.client import Client
 
+    from llm_engineering.application.lineage import model_lineage
+    from llm_engineering.application.lineage_rendering import lineage_markdown
     from llm_engineering.application.pipeline_runner import load_for, run_pipeline
     from tests.support.hub_server import HubStubServer, use_stub_endpoint
     from tests.support.openai_server import OpenAIStubServer
@@ -87,6 +90,30 @@ def test_training_pipeline_end_to_end(
     export_record = run.steps["export_trained_model"].run_metadata
     assert export_record["hub_url"] == f"{hub_endpoint}/stub-user/tiny-assistant"
 
+    # What the open-source dashboard shows of the version (its Models page is Pro only): the model_summary artifact,
+    # whose markdown visualization and `lineage model:` say the same as the Model Control Plane.
+    summary_version = run.steps["promote_model"].outputs["model_summary"][0]
+    summary = summary_version.load()
+    assert (summary.model, summary.number, summary.stage) == ("tiny-assistant", version.number, "production")
+    assert summary.promotion.promoted and summary.promotion.reason == metadata["promotion"]
+    assert metadata["promotion"] == "no production version yet"
+    assert [(m.model, m.kind) for m in summary.evaluated] == [("base", "base"), ("sft", "sft"), ("dpo", "dpo")]
+    assert summary.evaluated[1].metrics["eval_loss"] == metadata["sft_eval_loss"]
+    assert summary.metrics == {key: value for key, value in metadata.items() if key in summary.metrics}
+    assert "eval_loss" in summary.metrics and summary.exported_stage == "dpo" and summary.run_id == str(run.id)
+    assert [d.label for d in summary.datasets] == [f"instruction_dataset:{instruction.version}",
+                                                   f"preference_dataset:{preference.version}"]  # fmt: skip
+    shown = load_artifact_visualization(summary_version, zen_store=Client().zen_store)
+    assert shown.type == "markdown" and "stage **production**" in shown.value
+    assert "| dpo (dpo) |" in shown.value and f"| instruction_dataset | {instruction.version} |" in shown.value
+    assert "Reason: no production version yet" in shown.value
+    lineage = model_lineage("tiny-assistant", str(version.number))
+    assert lineage.summary == summary and lineage.stage == summary.stage and lineage.metrics == summary.metrics
+    printed = lineage_markdown(lineage)
+    assert "- promotion: promoted to production: no production version yet" in printed
+    trained_on = f"instruction_dataset:{instruction.version}, preference_dataset:{preference.version}"
+    assert f"- trained on: {trained_on}" in printed
+
     # Same run from the cache, now with a gate no model can pass: the version is recorded, not promoted.
     gated = yaml.safe_load(config.read_text())
     gated["parameters"]["promotion"] = {"min_metrics": {"reward_accuracy": 1.5}}
@@ -97,6 +124,10 @@ def test_training_pipeline_end_to_end(
     assert decision["production"] == pytest.approx(metadata["eval_loss"])
     assert not decision["promoted"] and decision["reason"].startswith("gates not met: reward_accuracy")
     assert Client().get_model_version("tiny-assistant", "production").number == version.number
+    second = run_two.steps["promote_model"].outputs["model_summary"][0].load()
+    assert second.stage is None and not second.promotion.promoted
+    assert second.promotion.production == decision["production"] and second.promotion.reason == decision["reason"]
+    assert model_lineage("tiny-assistant").summary == second
 
 
 def test_a_missing_dataset_version_is_a_clear_error_before_any_step(tmp_path: Path, tiny_model_dir: Path) -> None:

@@ -11,6 +11,7 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.pydantic_materializer import PydanticMaterializer
 
 from llm_engineering.application.evaluation.scores import EvaluationReport, render_markdown
+from llm_engineering.domain.model_summary import ModelVersionSummary
 from llm_engineering.domain.training import TrainedStage
 from llm_engineering.infrastructure.zenml.materializers import MarkdownReportMaterializer
 
@@ -75,3 +76,23 @@ class TrainedStageMaterializer(MarkdownReportMaterializer):
 
     def metadata(self, data: TrainedStage) -> dict[str, Any]:
         return {"stage": data.name, "kind": data.kind, "started_from": data.started_from, **data.result.metrics}
+
+
+class ModelVersionSummaryMaterializer(MarkdownReportMaterializer):
+    """The model version's stage, metrics, datasets, run and promotion, shown in the open-source dashboard (whose
+    Models page is ZenML Pro only)."""
+
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (ModelVersionSummary,)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA_ANALYSIS
+    REPORT_FILE: ClassVar[str] = "model_summary.md"
+
+    def render(self, data: ModelVersionSummary) -> str:
+        from llm_engineering.application.model_summary import render_markdown as render_summary
+
+        return render_summary(data)
+
+    def metadata(self, data: ModelVersionSummary) -> dict[str, Any]:
+        recorded = {"model": data.model, "version": data.version, "stage": data.stage or "none",
+                    "promoted": data.promotion.promoted, "promotion": data.promotion.reason, "run": data.run_name,
+                    "datasets": [d.label for d in data.datasets]}  # fmt: skip
+        return {**recorded, **data.metrics}
