@@ -66,6 +66,7 @@ def print_stopped_run(signum: int, started_at: datetime | None = None, console: 
     from zenml.enums import ExecutionStatus
     from zenml.orchestrators.publish_utils import publish_pipeline_run_status_update, publish_stopped_step_run
 
+    from llm_engineering.application.stopped_run import describe_stopped_run
     from llm_engineering.infrastructure.interruption import stop_reason
 
     console = console or Console(stderr=True)
@@ -73,7 +74,7 @@ def print_stopped_run(signum: int, started_at: datetime | None = None, console: 
     runs = Client().list_pipeline_runs(sort_by="desc:created", size=1).items
     if runs and started_at is not None and _as_utc(runs[0].created) < started_at:
         runs = []
-    where, done = "before its first step", []
+    where, done, details = "before its first step", [], []
     if runs:
         run = Client().get_pipeline_run(runs[0].id)
         finished = (ExecutionStatus.COMPLETED, ExecutionStatus.CACHED)
@@ -94,12 +95,22 @@ def print_stopped_run(signum: int, started_at: datetime | None = None, console: 
             log_metadata({"stopped_by": name, "stopped": reason}, run_id_name_or_prefix=run.id)
         except Exception as exc:  # noqa: BLE001 - the line below matters more than the bookkeeping
             console.print(f"(could not record the stop in ZenML: {exc})", highlight=False)
+        try:
+            details = describe_stopped_run(run)
+        except Exception as exc:  # noqa: BLE001 - the line below matters more than the details
+            details = [f"(could not read what the run kept: {exc})"]
+    kept = (
+        "where this one stopped:"
+        if details
+        else "from what was stored: stored chunks, cached LLM answers and training checkpoints are kept."
+    )
     console.print(
         f"[bold yellow]stopped by {name}[/] {where}, after {len(done)} completed step(s); no later step ran and "
-        "nothing half-done was published. The next run resumes: stored chunks, cached LLM answers and training "
-        "checkpoints are kept.",
+        f"nothing half-done was published. The next run resumes {kept}",
         highlight=False,
     )
+    for line in details:  # what completed, what the stopped step kept, what the next run reuses
+        console.print(f"  {line}", highlight=False, markup=False)
 
 
 def _as_utc(moment: datetime) -> datetime:

@@ -52,6 +52,7 @@ def train_stage(
                       data_key, str(reward_model.model_dir) if reward_model else None,
                       *([str(teacher.model_dir)] if teacher else []))  # fmt: skip
     output_dir = stage_folder(settings.path("training"), stage.name, key)
+    log_metadata({"output": str(output_dir)})  # now: a stopped run's summary names the checkpoint the rerun resumes
     inputs = StageInputs(
         instruction_dataset=instruction_dataset,
         preference_dataset=preference_dataset,

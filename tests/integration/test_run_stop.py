@@ -55,7 +55,21 @@ def test_sigterm_stops_the_step_and_the_next_run_resumes(tmp_path: Path, data_di
     assert stopped_after < 20  # the probe: 297 s, every later step still ran
     message = " ".join(stderr.split())
     assert "stopped by SIGTERM in step generate_instruction_samples" in message
-    assert "no later step ran and nothing half-done was published. The next run resumes" in message
+    assert (
+        "no later step ran and nothing half-done was published. The next run resumes where this one stopped:" in message
+    )
+    # ... then what completed, what the stopped step kept, and what the next run reuses or runs again.
+    lines = [line.strip() for line in stderr.splitlines()]
+    completed = next(line for line in lines if line.startswith("completed: ")).removeprefix("completed: ").split(", ")
+    assert completed[0] == "crawl_sources" and "embed_and_load" in completed
+    kept = "the LLM answers received so far are cached and are not asked again"
+    assert f"stopped:   generate_instruction_samples: {kept}" in lines
+    next_run = lines[lines.index(f"stopped:   generate_instruction_samples: {kept}") + 1 :]
+    # The crawl is never cached, and every other step reads from it: no step is surely reused.
+    assert next_run[0].startswith("next run:  runs crawl_sources, ")
+    never_cached = next_run[0].removeprefix("next run:  runs ").split(" again (never cached")[0].split(", ")
+    after = next_run[1].removeprefix("reuses ").split(" only if the steps they read from (run again)")[0].split(", ")
+    assert "clean_documents" in after and set(never_cached) | set(after) == set(completed)
     # ZenML's own account of the interrupted step (an error line and a traceback per step) is not shown.
     assert "Traceback" not in stdout + stderr and "Failed to run step" not in stdout + stderr, stdout[-3000:]
     assert calls_at_stop <= 4  # it stopped sending: the step did not go on through the chunks
@@ -75,6 +89,11 @@ def test_sigterm_stops_the_step_and_the_next_run_resumes(tmp_path: Path, data_di
         rerun = subprocess.run(cli_run(settings), capture_output=True, text=True, env=environment, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert dataset_versions() == versions + 1
+    rerun_steps = (
+        Client().get_pipeline_run(Client().list_pipeline_runs(sort_by="desc:created", size=1).items[0].id).steps
+    )
+    # As the summary said: the never-cached steps ran again.
+    assert {str(rerun_steps[name].status) for name in never_cached} == {"completed"}
 
 
 def test_a_stop_request_ends_training_after_the_step_with_a_checkpoint_the_rerun_resumes_from(
