@@ -20,6 +20,7 @@ from llm_engineering.domain.samples import (
     CuratedInstructions,
     CuratedPreferences,
     DatasetPublication,
+    FailedGeneration,
     GeneratedInstructions,
     GeneratedPreferences,
     RemovedSamples,
@@ -73,10 +74,11 @@ def summarize(data: BaseModel) -> dict[str, Any]:
         summary = {
             "samples": len(data.samples),
             "failed": len(data.failures),
-            "failed_by_reason": dict(Counter(f.kind for f in data.failures)),
+            "failed_by_reason": dict(Counter(f.kind for f in data.failures).most_common()),
+            "failure_examples": _failure_examples(data.failures),
             "dropped": len(data.dropped),
             "dropped_by_reason": dict(Counter(r.reason for r in data.dropped)),
-            **{f"llm_{k}": v for k, v in data.usage.items()},
+            **{f"llm_{k}": v for k, v in data.usage.items() if v is not None},
         }
         if isinstance(data, GeneratedInstructions):
             summary["extracts"] = data.extracts
@@ -102,6 +104,21 @@ def summarize(data: BaseModel) -> dict[str, Any]:
             "published": data.describe(),
         }
     raise TypeError(f"no summary for {type(data).__name__}")
+
+
+def _failure_examples(failures: list[FailedGeneration], kinds: int = 3) -> list[str]:
+    """The first error of each of the most common kinds, verbatim (cut at 500 characters): what the run summary shows
+    under the counts."""
+    first: dict[str, FailedGeneration] = {}
+    for failure in failures:
+        first.setdefault(failure.kind, failure)
+    ranked = [kind for kind, _ in Counter(f.kind for f in failures).most_common(kinds)]
+    return [_example(first[kind]) for kind in ranked]
+
+
+def _example(failure: FailedGeneration) -> str:
+    text = failure.error if not failure.raw_output else f"{failure.error}; raw output: {failure.raw_output!r}"
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 def _evolution_counts(data: CuratedInstructions | CuratedPreferences) -> dict[str, Any]:
@@ -147,9 +164,9 @@ def render_markdown(data: BaseModel) -> str:
             for r in data.dropped[:MAX_ROWS]
         ]
     if isinstance(data, (GeneratedInstructions, GeneratedPreferences)) and data.failures:
-        lines += ["", "## failed generations", "", "| chunk | error | raw output |", "|---|---|---|"]
+        lines += ["", "## failed generations", "", "| chunk | cause | error | raw output |", "|---|---|---|---|"]
         lines += [
-            f"| {f.chunk_id[:12]} | {f.error} | {f.raw_output[:120].replace('|', '/').replace(chr(10), ' ')} |"
+            f"| {f.chunk_id[:12]} | {_cell(f.kind)} | {_cell(f.error)} | {_cell(f.raw_output[:300])} |"
             for f in data.failures[:MAX_ROWS]
         ]
     if isinstance(data, Chunks) and data.chunks:
@@ -164,3 +181,8 @@ def render_markdown(data: BaseModel) -> str:
                 "",
             ]
     return "\n".join(lines).replace("\n| ", "\n| ")
+
+
+def _cell(text: str) -> str:
+    """Text in one markdown table cell: its pipes and line breaks would end the cell or the row."""
+    return text.replace("|", "/").replace("\n", " ")

@@ -26,6 +26,8 @@ INTERESTING_KEYS = (
     "samples",
     "removed",
     "llm_calls",
+    "llm_retries",
+    "llm_failed",
     "llm_cached",
     "llm_cost_usd",
     "contaminated_samples",
@@ -125,23 +127,49 @@ def format_metric(value: Any) -> str:
     return str(value)
 
 
-def step_counts(metadata: dict[str, Any]) -> list[str]:
-    """`key=value` for the step metadata the summary shows, in INTERESTING_KEYS order."""
-    return [f"{key}={format_metric(metadata[key])}" for key in INTERESTING_KEYS if key in metadata]
+def step_counts(metadata: dict[str, Any], cached: bool = False) -> list[str]:
+    """`key=value` for the step metadata the summary shows, in INTERESTING_KEYS order. A step ZenML served from its
+    cache sent no LLM request: its `llm_*` counts are the run's that produced the output, so it says `cached`
+    instead. `llm_calls` are requests answered by the model (cache hits not included), `llm_retries` the extra
+    attempts on top: together, every request sent."""
+    counts = []
+    for key in INTERESTING_KEYS:
+        if key not in metadata or (cached and key.startswith("llm_")):
+            continue
+        if key in ("llm_retries", "llm_failed") and not metadata[key]:
+            continue  # no news
+        counts.append(f"{key}={format_metric(metadata[key])}")
+    if cached and any(key.startswith("llm_") for key in metadata):
+        counts.insert(0, "cached: 0 LLM requests")
+    return counts
+
+
+def failure_causes(metadata: dict[str, Any], most: int = 3) -> str | None:
+    """`N failed: cause (count), ...; first: <its error, verbatim>` from a step's `failed_by_reason` metadata."""
+    by_reason = metadata.get("failed_by_reason") or {}
+    if not isinstance(by_reason, dict) or not by_reason:
+        return None
+    ranked = sorted(by_reason.items(), key=lambda item: -item[1])[:most]
+    line = f"{sum(by_reason.values())} failed: " + ", ".join(f"{reason} ({count})" for reason, count in ranked)
+    examples = metadata.get("failure_examples") or metadata.get("failures") or []
+    return line + (f"; first: {examples[0]}" if examples else "")
 
 
 def print_run_summary(run: Any, console: Console | None = None) -> None:
     console = console or Console()
     if run is None:
         return
-    rows, warnings = [], []
+    rows, warnings, failures = [], [], []
     for name, step_run in run.steps.items():
         outputs = [
             f"{artifact.name}:{artifact.version}" for artifacts in step_run.outputs.values() for artifact in artifacts
         ]
         metadata = step_run.run_metadata or {}
-        rows.append((name, str(step_run.status), outputs, step_counts(metadata)))
+        cached = str(step_run.status) == "cached"
+        rows.append((name, str(step_run.status), outputs, step_counts(metadata, cached=cached)))
         warnings.extend(f"{name}: {warning}" for warning in metadata.get("warnings", []))
+        if not cached and (causes := failure_causes(metadata)) is not None:
+            failures.append(f"{name}: {causes}")
     # One output and one count a line. On a narrow terminal (80 columns when piped) the step and output names fold;
     # a count is never wrapped or cut (rich's default overflow ended a cut one with an ellipsis: `sft_eval_loss=1.53…`).
     table = Table(title=f"run {run.name}: {run.status}", show_lines=False)
@@ -154,6 +182,8 @@ def print_run_summary(run: Any, console: Console | None = None) -> None:
     console.print(table)
     for warning in warnings:  # a step records what it got away with under `warnings` (e.g. an empty source)
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    for line in failures:  # the top causes of what a step could not do (crawls, generations), the first verbatim
+        console.print(f"[red]failures:[/] {escape(line)}", highlight=False, soft_wrap=True)
     console.print(where_to_look(run), highlight=False, soft_wrap=True)
 
 

@@ -64,14 +64,19 @@ class FailedGeneration(BaseModel):
 
     chunk_id: str
     task: str
-    error: str
-    raw_output: str = ""
+    error: str = Field(description="what went wrong, verbatim: the call's error (timeout, HTTP status and body, "
+                       "connection error) or why the reply could not be used")  # fmt: skip
+    raw_output: str = Field("", description="the model's reply as it came (a judge's unparseable verdicts)")
+    cause: str = Field("", description="the failed call's kind (timeout, HTTP 500, connection error, ...), or the "
+                       "judge's (unparseable verdict); empty for a reply that did not parse")  # fmt: skip
 
     @property
     def kind(self) -> str:
-        """The error without its details ("LLM call failed", "after repair: invalid JSON"): what reports count."""
+        """The error without its details ("LLM call failed: timeout", "after repair: invalid JSON"): what reports
+        count."""
         prefix = "after repair: " if self.error.startswith("after repair: ") else ""
-        return prefix + self.error.removeprefix(prefix).split(": ", 1)[0]
+        head = prefix + self.error.removeprefix(prefix).split(": ", 1)[0]
+        return f"{head}: {self.cause}" if self.cause else head
 
 
 class Extract(BaseModel):

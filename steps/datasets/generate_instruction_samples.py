@@ -10,6 +10,7 @@ from llm_engineering.domain.config.dataset_generation import DatasetGenerationCo
 from llm_engineering.domain.documents import Chunks
 from llm_engineering.domain.samples import GeneratedInstructions
 from llm_engineering.infrastructure.llm.factory import build_provider
+from llm_engineering.infrastructure.zenml.failed_step_artifacts import kept_as_artifact
 from llm_engineering.infrastructure.zenml.materializers import ReportedModelMaterializer, flat_metadata
 
 
@@ -22,5 +23,7 @@ def generate_instruction_samples(
     generated = generate_instructions(extracts, provider, datasets.instructions, datasets.prompts, show_progress=True)
     generated.usage = provider.usage().model_dump()
     log_metadata(flat_metadata(summarize(generated)))
-    check_generation_budget(len(generated.samples), generated.failures, datasets.max_failed_fraction)
+    # Past the failure budget the step fails; what it generated, failures and their causes, is kept first.
+    keep = kept_as_artifact(generated, "instruction_generation_failures")
+    check_generation_budget(len(generated.samples), generated.failures, datasets.max_failed_fraction, keep)
     return generated

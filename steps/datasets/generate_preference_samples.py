@@ -8,6 +8,7 @@ from llm_engineering.application.reports import summarize
 from llm_engineering.domain.config.dataset_generation import DatasetGenerationConfig
 from llm_engineering.domain.samples import CuratedInstructions, GeneratedPreferences
 from llm_engineering.infrastructure.llm.factory import build_provider
+from llm_engineering.infrastructure.zenml.failed_step_artifacts import kept_as_artifact
 from llm_engineering.infrastructure.zenml.materializers import ReportedModelMaterializer, flat_metadata
 
 
@@ -21,5 +22,7 @@ def generate_preference_samples(
     )
     generated.usage = provider.usage().model_dump()
     log_metadata(flat_metadata(summarize(generated)))
-    check_generation_budget(len(generated.samples), generated.failures, datasets.max_failed_fraction)
+    # Past the failure budget the step fails; what it generated, failures and their causes, is kept first.
+    keep = kept_as_artifact(generated, "preference_generation_failures")
+    check_generation_budget(len(generated.samples), generated.failures, datasets.max_failed_fraction, keep)
     return generated

@@ -294,8 +294,10 @@ def test_a_one_slot_server_at_concurrency_16_is_served_at_its_capacity() -> None
     assert server.max_in_flight == 16  # it did start at the ceiling
     usage = provider.usage()
     assert usage.failed == 0 and usage.concurrency is not None and usage.concurrency < 16
-    throughput = count / elapsed
-    assert throughput >= 0.9 * server.capacity_per_s, (throughput, server.capacity_per_s, usage)
+    # Within 10% of capacity from the first request's arrival to the last answer: the slot was kept busy. The wall
+    # clock also holds the client's start (its connections); on this shared 2-core box it measured 0.94-0.96.
+    assert server.served >= count and server.served_per_s >= 0.9 * server.capacity_per_s, (server.served_per_s, usage)
+    assert count / elapsed >= 0.85 * server.capacity_per_s, (count / elapsed, usage)
 
 
 def test_a_server_that_rejects_beyond_its_slot_gets_fewer_requests_at_once() -> None:

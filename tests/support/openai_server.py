@@ -138,6 +138,8 @@ class OpenAIStubServer(LoopbackServer):
         self.dropped = 0  # queued requests whose client went away before a slot freed
         self.aborted = 0  # requests whose client went away while their slot served them
         self.rejected = 0  # overflow="reject": answered reject_status because every slot was busy
+        self.first_arrival: float | None = None  # time.monotonic() of the first request received
+        self.last_served: float | None = None  # ... and of the end of the last answer's service
         self.requests: list[dict[str, Any]] = []  # every body received, faulty or not, in arrival order
         self.authorizations: list[str] = []  # the Authorization header of each request, same order
         self.max_in_flight = 0
@@ -165,6 +167,7 @@ class OpenAIStubServer(LoopbackServer):
             self.authorizations.clear()
             self.max_in_flight = 0
             self.served = self.dropped = self.aborted = self.rejected = 0
+            self.first_arrival = self.last_served = None
 
     @property
     def request_count(self) -> int:
@@ -184,6 +187,8 @@ class OpenAIStubServer(LoopbackServer):
     def _receive(self, body: dict[str, Any], authorization: str) -> Fault | None:
         text = prompt_text(body)
         with self._lock:
+            if self.first_arrival is None:
+                self.first_arrival = time.monotonic()
             self.requests.append(body)
             self.authorizations.append(authorization)
             self._in_flight += 1
@@ -203,6 +208,14 @@ class OpenAIStubServer(LoopbackServer):
     def _tally(self, counter: str) -> None:
         with self._lock:
             setattr(self, counter, getattr(self, counter) + 1)
+
+    @property
+    def served_per_s(self) -> float:
+        """Answers a second from the first request's arrival to the end of the last service: how busy the client
+        kept the slots (its own start-up, before the first request, not counted)."""
+        if self.first_arrival is None or self.last_served is None:
+            return 0.0
+        return self.served / (self.last_served - self.first_arrival)
 
     @property
     def capacity_per_s(self) -> float:
@@ -312,6 +325,7 @@ class _Handler(StubHandler):
                     self.close_connection = True
                     return False
             stub._tally("served")
+            stub.last_served = time.monotonic()
             return True
         finally:
             slots.release()

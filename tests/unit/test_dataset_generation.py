@@ -5,6 +5,10 @@ from __future__ import annotations
 import pytest
 
 from llm_engineering.application.dataset_generation.extracts import build_extracts, strip_overlap
+from llm_engineering.application.dataset_generation.failure_budget import (
+    TooManyFailedGenerations,
+    check_generation_budget,
+)
 from llm_engineering.application.dataset_generation.instructions import generate_instructions
 from llm_engineering.application.dataset_generation.parsing import ParseError, parse_question_answer
 from llm_engineering.application.dataset_generation.preferences import generate_preferences
@@ -19,7 +23,7 @@ from llm_engineering.domain.config.llm import LLMConfig
 from llm_engineering.domain.documents import Chunk
 from llm_engineering.infrastructure.llm.factory import build_provider
 from tests.support.dataset_responder import dataset_responder
-from tests.support.openai_server import Fault, OpenAIStubServer
+from tests.support.openai_server import Fault, OpenAIStubServer, last_user_message
 
 TEXTS = {
     "doc-a": "LoRA trains two small matrices per layer. The base weights stay frozen, so memory drops a lot.",
@@ -252,3 +256,59 @@ def test_a_truncated_candidate_is_never_ranked(server, tmp_path, extracts):
     config = PreferenceGenerationConfig(strategy="judge_ranked", candidates=3, candidate_temperature=0.5)
     pairs = generate_preferences(samples, provider, config, PromptFiles())
     assert not pairs.samples and [d.reason for d in pairs.dropped] == ["rejected answer truncated"] * 2
+
+
+def test_failed_calls_record_their_cause_and_the_budget_quotes_them(server, tmp_path, extracts):
+    bad_gateway = "<html>\n<body><h1>502 Bad Gateway</h1></body>\n</html>"
+    server.always("LoRA trains", Fault.server_error(502, body=bad_gateway, content_type="text/html"))
+    server.always("Packing joins", Fault.disconnect())
+    provider = build_provider(LLMConfig(provider="openai", base_url=server.base_url, model="stub", cache=False,
+                                        max_retries=0))  # fmt: skip
+    one_pair = QA.model_copy(update={"pairs_per_extract": 1})
+
+    result = generate_instructions(extracts[:2], provider, one_pair, PromptFiles())
+
+    closed = "connection error: RemoteProtocolError: Server disconnected without sending a response."
+    assert [(f.error, f.cause, f.kind) for f in result.failures] == [
+        ("LLM call failed: HTTP 502: <html> <body><h1>502 Bad Gateway</h1></body> </html>", "HTTP 502",
+         "LLM call failed: HTTP 502"),
+        (f"LLM call failed: {closed}", "connection error", "LLM call failed: connection error"),
+    ]  # fmt: skip
+    kept: list[str] = []
+    with pytest.raises(TooManyFailedGenerations) as raised:
+        check_generation_budget(0, result.failures, 0.5, keep=lambda: kept.append("saved") or "artifact failures:1")
+    assert str(raised.value) == (
+        "2 of 2 generations failed (> max_failed_fraction 50%); most common: LLM call failed: HTTP 502 (1), "
+        "LLM call failed: connection error (1); first: LLM call failed: HTTP 502: <html> <body><h1>502 Bad "
+        "Gateway</h1></body> </html>; every failure, with its raw output, is kept in artifact failures:1"
+    )
+    assert kept == ["saved"]  # saved before raising
+    check_generation_budget(2, result.failures, 0.5, keep=lambda: kept.append("again") or "")  # 50%: within
+    assert kept == ["saved"]
+
+
+CHATTY_VERDICT = "This answer looks mostly fine to me, though it could cite the text more."
+
+
+def chatty_judge(body):
+    """The dataset responder, but the preference judge answers without the `Score:` line it was asked for."""
+    return CHATTY_VERDICT if "Grade the answer" in last_user_message(body) else dataset_responder(body)
+
+
+def test_judge_verdicts_that_do_not_parse_are_kept_verbatim(tmp_path, extracts):
+    with OpenAIStubServer(responder=chatty_judge) as server:
+        provider = provider_for(server, tmp_path)
+        one_pair = QA.model_copy(update={"pairs_per_extract": 1})
+        samples = generate_instructions(extracts[:1], provider, one_pair, PromptFiles()).samples
+        config = PreferenceGenerationConfig(strategy="judge_ranked", candidates=3)
+        pairs = generate_preferences(samples, provider, config, PromptFiles())
+
+    [failure] = pairs.failures
+    assert failure.error == "judge scored 0 of 3 candidates"
+    assert failure.kind == "judge scored 0 of 3 candidates: unparseable verdict"
+    assert failure.raw_output.splitlines() == [
+        f"candidate {index} (judge, unparseable verdict): {CHATTY_VERDICT}" for index in (1, 2, 3)
+    ]
+    [judge] = pairs.ranking.members
+    assert judge.first_error == f"verdict {CHATTY_VERDICT!r}"
+    assert judge.unjudged_by_reason == {"unparseable verdict": 3}

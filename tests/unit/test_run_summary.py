@@ -83,3 +83,36 @@ def test_a_real_run_summary_prints_every_metric_whole_at_80_columns(data_dir):
     runs = cli.get_command(context, "pipeline").get_command(context, "runs")
     assert "describe" not in runs.list_commands(context)
     assert "id" in [parameter.name for parameter in runs.get_command(context, "list").params]
+
+
+@step
+def generate_with_an_llm(prompts: int) -> Annotated[int, "answers"]:
+    log_metadata({"samples": prompts, "llm_calls": prompts, "llm_retries": 2, "llm_failed": 0, "llm_cost_usd": 0.5})
+    return prompts
+
+
+@pipeline
+def generation_only(prompts: int) -> None:
+    generate_with_an_llm(prompts)
+
+
+def test_a_step_served_from_the_cache_says_cached_and_counts_no_llm_request(data_dir):
+    """The probe: a rerun's summary showed `llm_calls=69` for a step ZenML served from its cache (0 requests)."""
+    from zenml.utils import source_utils
+
+    source_utils.set_custom_source_root(str(PROJECT_ROOT))
+    first = Client().get_pipeline_run(generation_only(prompts=69).id)
+    again = Client().get_pipeline_run(generation_only(prompts=69).id)
+    assert str(again.steps["generate_with_an_llm"].status) == "cached"
+
+    texts = []
+    for run in (first, again):
+        console = Console(record=True, width=120)
+        print_run_summary(run, console)
+        texts.append(console.export_text())
+    ran, cached = texts
+    assert "llm_calls=69" in ran and "llm_retries=2" in ran and "llm_cost_usd=0.5" in ran
+    assert "llm_failed" not in ran  # zero: no news
+    assert "cached: 0 LLM requests" in cached and "samples=69" in cached
+    assert "llm_calls" not in cached and "llm_cost_usd" not in cached
+    assert step_counts({"llm_calls": 3, "failed": 1}, cached=True) == ["cached: 0 LLM requests", "failed=1"]

@@ -210,4 +210,5 @@ def _truncated(item: _Pending, result: ChatResult) -> RemovedSample:
 
 
 def _failure(item: _Pending, error: str, result: ChatResult) -> FailedGeneration:
-    return FailedGeneration(chunk_id=item.extract.chunk_ids[0], task="instruction", error=error, raw_output=result.text)
+    return FailedGeneration(chunk_id=item.extract.chunk_ids[0], task="instruction", error=error,
+                            raw_output=result.text, cause=result.error_kind or "")  # fmt: skip

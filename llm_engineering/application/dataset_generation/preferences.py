@@ -15,6 +15,8 @@ counted in `dropped` (not a generation failure: the call worked), never silently
 
 from __future__ import annotations
 
+from collections import Counter
+
 from llm_engineering.application.dataset_generation.prompts import render
 from llm_engineering.application.judging.jury import Jury
 from llm_engineering.application.judging.members import JudgeItem, LlmJudge
@@ -88,8 +90,9 @@ def _truncated(sample: InstructionSample, chosen: str, rejected: str, strategy: 
     )
 
 
-def _failure(sample: InstructionSample, error: str, raw: str = "") -> FailedGeneration:
-    return FailedGeneration(chunk_id=sample.chunk_id, task="preference", error=error, raw_output=raw)
+def _failure(sample: InstructionSample, error: str, raw: str = "", cause: str | None = None) -> FailedGeneration:
+    return FailedGeneration(chunk_id=sample.chunk_id, task="preference", error=error, raw_output=raw,
+                            cause=cause or "")  # fmt: skip
 
 
 def generate_preferences(
@@ -108,7 +111,8 @@ def generate_preferences(
             output.answers_generated += 1
             output.answers_truncated += result.truncated
         if not result.ok or not result.text.strip():
-            output.failures.append(_failure(sample, result.error or "empty answer after retry", result.text))
+            error = f"LLM call failed: {result.error}" if result.error else "empty answer after retry"
+            output.failures.append(_failure(sample, error, result.text, result.error_kind))
         elif result.truncated:
             output.dropped.append(_truncated(sample, sample.answer, result.text.strip(), config.strategy))
         elif _normalised(result.text) == _normalised(sample.answer):
@@ -149,7 +153,8 @@ def _judge_ranked(
     candidates: list[list[str]] = []
     cut_off: dict[int, str] = {}  # sample index -> a truncated candidate (for the dropped pair's record)
     for index, sample in enumerate(samples):
-        own = [r for r in generated[index * len(styles) : (index + 1) * len(styles)] if r.ok and r.text.strip()]
+        mine = generated[index * len(styles) : (index + 1) * len(styles)]
+        own = [r for r in mine if r.ok and r.text.strip()]
         output.answers_generated += len(own)
         output.answers_truncated += sum(r.truncated for r in own)
         if any(r.truncated for r in own):
@@ -158,6 +163,10 @@ def _judge_ranked(
         candidates.append([a for a in dict.fromkeys(answers) if a])
         if len(candidates[-1]) < 2 and index in cut_off:  # nothing complete left to rank against the grounded one
             output.dropped.append(_truncated(sample, sample.answer, cut_off[index], config.strategy))
+            candidates[-1] = []  # not judged
+        elif len(candidates[-1]) < 2 and (failed := next((r for r in mine if not r.ok), None)) is not None:
+            # Nothing to rank the grounded answer against because the calls for the others failed: say why.
+            output.failures.append(_failure(sample, f"LLM call failed: {failed.error}", cause=failed.error_kind))
             candidates[-1] = []  # not judged
     jury = _ranking_jury(provider, config, prompts)
     items = [
@@ -169,11 +178,17 @@ def _judge_ranked(
     ]
     verdicts = iter(jury.judge(items, show_progress=show_progress, check=False))
     for sample, answers in zip(samples, candidates, strict=True):
-        if not answers:  # dropped above: its rejected answer could only have been a truncated one
+        if not answers:  # dropped or failed above: no candidate to rank against the grounded one
             continue
-        scored = [(verdict.score, answer) for answer in answers if (verdict := next(verdicts)).score is not None]
+        given = [(answer, next(verdicts)) for answer in answers]
+        scored = [(verdict.score, answer) for answer, verdict in given if verdict.score is not None]
         if len(scored) < 2:
-            output.failures.append(_failure(sample, f"judge scored {len(scored)} of {len(answers)} candidates"))
+            # What the judge said about each candidate it could not score: its verdict as written, or the call's error.
+            unscored = [(i, why) for i, (_, v) in enumerate(given, 1) if v.score is None for why in v.unjudged.items()]
+            raw = "\n".join(f"candidate {i} ({member}, {why.reason}): {why.detail}" for i, (member, why) in unscored)
+            causes = Counter(why.reason for _, (_, why) in unscored)
+            output.failures.append(_failure(sample, f"judge scored {len(scored)} of {len(answers)} candidates", raw,
+                                            ", ".join(causes) or None))  # fmt: skip
             continue
         scored.sort(key=lambda pair: pair[0], reverse=True)
         (best_score, best), (worst_score, worst) = scored[0], scored[-1]

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llm_engineering.application.judging.agreement import krippendorff_alpha, pairwise_spearman
-from llm_engineering.application.judging.members import JudgeItem, Member, Verdict, build_member
+from llm_engineering.application.judging.members import JudgeItem, Member, Unjudged, Verdict, build_member
 from llm_engineering.domain.config.judging import JuryConfig
 from llm_engineering.domain.judging import JuryReport, MemberReport
 
@@ -27,6 +27,7 @@ class JuryFailed(RuntimeError):
 class JuryVerdict:
     score: float | None  # the aggregate; None: unjudged (fewer members than the quorum scored it)
     members: dict[str, Verdict | None]
+    unjudged: dict[str, Unjudged] = field(default_factory=dict)  # member -> why it gave no score (raw verdict, error)
 
     def columns(self, prefix: str) -> dict[str, float]:
         """`{prefix}` (the aggregate), `{prefix}_{member}` and `{prefix}_{member}_{dimension}`: dataset columns."""
@@ -51,7 +52,8 @@ class Jury:
         verdicts = []
         for index in range(len(items)):
             given = {m.name: scores[index] for m, scores in zip(self.members, per_member, strict=True)}
-            verdicts.append(JuryVerdict(self.aggregate(given), given))
+            unjudged = {m.name: why for m in self.members if (why := _why(m, index)) is not None}
+            verdicts.append(JuryVerdict(self.aggregate(given), given, unjudged))
         for row, scores in zip(self._scores, per_member, strict=True):
             row.extend(v.score if v is not None else None for v in scores)
         self._aggregates.extend(v.score for v in verdicts)
@@ -117,3 +119,7 @@ class Jury:
             krippendorff_alpha=krippendorff_alpha(self._scores) if several else None,
             pairwise_spearman=pairwise_spearman([m.name for m in self.members], self._scores) if several else {},
         )
+
+
+def _why(member: Member, index: int) -> Unjudged | None:
+    return member.last_unjudged[index] if index < len(member.last_unjudged) else None

@@ -40,6 +40,15 @@ class Verdict:
     dimensions: dict[str, float] = field(default_factory=dict)  # the raw values (an LLM rubric's, the IFD)
 
 
+@dataclass(frozen=True)
+class Unjudged:
+    """Why one item has no score: the reason reports count, and what the member saw (an unparseable verdict's raw
+    text, a failed call's error), verbatim."""
+
+    reason: str
+    detail: str = ""
+
+
 @dataclass
 class MemberStats:
     """What one member did: its unjudged items by reason, and what it cost."""
@@ -49,11 +58,11 @@ class MemberStats:
     seconds: float = 0.0
     first_error: str | None = None
 
-    def count(self, verdicts: list[Verdict | None], reasons: list[str | None]) -> None:
+    def count(self, verdicts: list[Verdict | None], reasons: list[str | Unjudged | None]) -> None:
         self.judged += sum(v is not None for v in verdicts)
         for verdict, reason in zip(verdicts, reasons, strict=True):
             if verdict is None:
-                self.unjudged_by_reason[reason or "no score"] += 1
+                self.unjudged_by_reason[(reason.reason if isinstance(reason, Unjudged) else reason) or "no score"] += 1
 
 
 class Member:
@@ -65,15 +74,22 @@ class Member:
         self.name = name
         self.weight = weight
         self.stats = MemberStats()
+        self.last_unjudged: list[Unjudged | None] = []  # per item of the last `score` call: why it has no score
 
     def score(self, items: list[JudgeItem], show_progress: bool = False) -> list[Verdict | None]:
         started = time.perf_counter()
         verdicts, reasons = self._score(items, show_progress)
         self.stats.seconds += time.perf_counter() - started
         self.stats.count(verdicts, reasons)
+        self.last_unjudged = [
+            None if verdict is not None else reason if isinstance(reason, Unjudged) else Unjudged(reason or "no score")
+            for verdict, reason in zip(verdicts, reasons, strict=True)
+        ]
         return verdicts
 
-    def _score(self, items: list[JudgeItem], show_progress: bool) -> tuple[list[Verdict | None], list[str | None]]:
+    def _score(
+        self, items: list[JudgeItem], show_progress: bool
+    ) -> tuple[list[Verdict | None], list[str | Unjudged | None]]:
         raise NotImplementedError
 
     def usage(self) -> UsageReport | None:
@@ -117,16 +133,22 @@ class LlmJudge(Member):
             for index, i in enumerate(items)
         ]
 
-    def _score(self, items: list[JudgeItem], show_progress: bool) -> tuple[list[Verdict | None], list[str | None]]:
+    def _score(
+        self, items: list[JudgeItem], show_progress: bool
+    ) -> tuple[list[Verdict | None], list[str | Unjudged | None]]:
         verdicts: list[Verdict | None] = []
-        reasons: list[str | None] = []
+        reasons: list[str | Unjudged | None] = []
         for result in self.provider.generate(self.requests(items), show_progress=show_progress) if items else []:
             values = self.rubric.parse(result.text) if result.ok else None
             if values is None:
-                reason = "call failed" if not result.ok else "unparseable verdict"
-                self.stats.first_error = self.stats.first_error or (result.error or f"verdict {result.text[:80]!r}")
+                # The verdict as the judge wrote it, or the call's error: what a report shows for this item.
+                if result.ok:
+                    unjudged = Unjudged("unparseable verdict", result.text)
+                else:
+                    unjudged = Unjudged("call failed", result.error or "")
+                self.stats.first_error = self.stats.first_error or (result.error or f"verdict {result.text[:300]!r}")
                 verdicts.append(None)
-                reasons.append(reason)
+                reasons.append(unjudged)
             else:
                 verdicts.append(Verdict(self.rubric.score(values), {k: float(v) for k, v in values.items()}))
                 reasons.append(None)

@@ -153,9 +153,9 @@ class OpenAICompatibleProvider:
                 causes.append(str(retryable))
             allowed = max(self.config.max_retries, 1) if timeouts else self.config.max_retries
             if attempts > allowed:
-                return ChatResult(key=request.key, error=f"gave up after {attempts} attempts: "
-                                  + _causes(retryable.kind, causes, waited), error_kind=retryable.kind,
-                                  attempts=attempts)  # fmt: skip
+                gave_up = f"gave up after {attempts} attempts: " if attempts > 1 else ""
+                return ChatResult(key=request.key, error=gave_up + _causes(retryable.kind, causes, waited),
+                                  error_kind=retryable.kind, attempts=attempts)  # fmt: skip
             # Out of the gate while waiting: a request waiting to retry holds no slot. A timeout is retried at once:
             # the gate has already cut how many go out together.
             if retryable.kind != "timeout":
