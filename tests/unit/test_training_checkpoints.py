@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from llm_engineering.application.training.checkpoints import last_checkpoint
+from llm_engineering.application.training.checkpoints import TOKEN_COUNT_FILE, last_checkpoint, saved_token_count
 
 
 def checkpoint(root: Path, step: int, *, weights: bool = True, state: str | None = '{"global_step": 0}') -> Path:
@@ -37,3 +38,14 @@ def test_no_complete_checkpoint_means_a_fresh_start(tmp_path: Path) -> None:
     (tmp_path / "final").mkdir()
     checkpoint(tmp_path, 4).rename(tmp_path / "checkpoint-4-old")  # complete, but not named checkpoint-N
     assert last_checkpoint(tmp_path) is None
+
+
+def test_the_token_count_a_resume_continues_from(tmp_path: Path) -> None:
+    """TRL's count of training tokens, saved beside the checkpoint; one written without it (a kill between the
+    trainer's save and ours) falls back to the last count the trainer logged, and to 0 when it logged none."""
+    history = {"global_step": 3, "log_history": [{"step": 1, "num_tokens": 160.0}, {"step": 2, "num_tokens": 330.0}]}
+    saved = checkpoint(tmp_path, 3, state=json.dumps(history))
+    (saved / TOKEN_COUNT_FILE).write_text('{"total_train_tokens": 497}')
+    assert saved_token_count(saved) == 497
+    assert saved_token_count(checkpoint(tmp_path, 4, state=json.dumps(history))) == 330
+    assert saved_token_count(checkpoint(tmp_path, 5)) == 0

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_engineering.application.training.chat_template import apply_chat_template
-from llm_engineering.application.training.checkpoints import last_checkpoint
+from llm_engineering.application.training.checkpoints import train_from_last_checkpoint
 from llm_engineering.application.training.data_preparation import DatasetError, cap
 from llm_engineering.application.training.divergence import DivergenceGuard
 from llm_engineering.application.training.peft_methods import build_peft_config
@@ -200,8 +200,7 @@ def train_distill(
     trainer = _trainer(config, model, load_teacher(teacher, base_model, device), tokenizer, peft_config, train, test,
                        output_dir, device, report_to)  # fmt: skip
     before = trainer.evaluate(metric_key_prefix="before")["before_loss"] if len(test) else None
-    resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
-    trainer.train(resume_from_checkpoint=resume)
+    resume = train_from_last_checkpoint(trainer, output_dir, config.resume_from_checkpoint)
     metrics = final_metrics(trainer) if len(test) else {}
 
     final = output_dir / FINAL_FOLDER

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from llm_engineering.application.training.checkpoints import last_checkpoint
+from llm_engineering.application.training.checkpoints import train_from_last_checkpoint
 from llm_engineering.application.training.data_preparation import (
     cap,
     check_preference_lengths,
@@ -80,8 +80,7 @@ def train_dpo(
         processing_class=tokenizer,
         callbacks=[DivergenceGuard(config.method), StopOnSignal(config.method), TrainingProgress(config.method)],
     )
-    resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
-    trainer.train(resume_from_checkpoint=resume)
+    resume = train_from_last_checkpoint(trainer, output_dir, config.resume_from_checkpoint)
     metrics = final_metrics(trainer)
     final = output_dir / FINAL_FOLDER
     trained = trainer.accelerator.unwrap_model(trainer.model)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_engineering.application.evaluation.rouge import generate_answers
-from llm_engineering.application.training.checkpoints import last_checkpoint
+from llm_engineering.application.training.checkpoints import train_from_last_checkpoint
 from llm_engineering.application.training.data_preparation import DatasetError, cap
 from llm_engineering.application.training.divergence import DivergenceGuard
 from llm_engineering.application.training.reward_functions import (
@@ -77,8 +77,7 @@ def train_online_rl(
     before = heldout_rewards(model, tokenizer, heldout_split, rewards, config.max_completion_length)
 
     trainer = _trainer(config, model, tokenizer, rewards, train, heldout_split, output_dir, device, report_to)
-    resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
-    trainer.train(resume_from_checkpoint=resume)
+    resume = train_from_last_checkpoint(trainer, output_dir, config.resume_from_checkpoint)
     trained = trainer.accelerator.unwrap_model(trainer.model)
     after = heldout_rewards(trained, tokenizer, heldout_split, rewards, config.max_completion_length)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_engineering.application.training.chat_template import apply_chat_template
-from llm_engineering.application.training.checkpoints import last_checkpoint
+from llm_engineering.application.training.checkpoints import train_from_last_checkpoint
 from llm_engineering.application.training.data_preparation import cap
 from llm_engineering.application.training.divergence import DivergenceGuard
 from llm_engineering.application.training.peft_methods import build_peft_config
@@ -96,8 +96,7 @@ def train_reward_model(
             TrainingProgress(config.name or STAGE),
         ],
     )
-    resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
-    trainer.train(resume_from_checkpoint=resume)
+    resume = train_from_last_checkpoint(trainer, output_dir, config.resume_from_checkpoint)
     metrics = final_metrics(trainer)
     final = output_dir / FINAL_FOLDER
     trained = trainer.accelerator.unwrap_model(trainer.model)

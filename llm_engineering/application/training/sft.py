@@ -7,7 +7,7 @@ from typing import Any
 
 from llm_engineering.application.training.backends import Backend
 from llm_engineering.application.training.chat_template import apply_chat_template
-from llm_engineering.application.training.checkpoints import last_checkpoint
+from llm_engineering.application.training.checkpoints import train_from_last_checkpoint
 from llm_engineering.application.training.data_preparation import build_sft_dataset, cap
 from llm_engineering.application.training.divergence import DivergenceGuard
 from llm_engineering.application.training.packing import RowPackedCollator, pack_rows, packs_padding_free
@@ -69,8 +69,7 @@ def train_sft(
         data_collator=RowPackedCollator(tokenizer.pad_token_id) if row_packed else None,
         callbacks=[DivergenceGuard("sft"), StopOnSignal("sft"), TrainingProgress("sft")],
     )
-    resume = last_checkpoint(output_dir) if config.resume_from_checkpoint else None
-    trainer.train(resume_from_checkpoint=resume)
+    resume = train_from_last_checkpoint(trainer, output_dir, config.resume_from_checkpoint)
     metrics = final_metrics(trainer)
     final = output_dir / FINAL_FOLDER
     trainer.save_model(str(final))
