@@ -86,9 +86,17 @@ def validate(
         ),
     ] = None,
     set_: Overrides = [],  # noqa: B006 - typer reads the default, nothing mutates it
+    show: Annotated[
+        bool,
+        typer.Option(
+            "--show",
+            help="also print the effective values on stdout: every parameter with its default filled in and the "
+            "--set overrides applied, and where each generation setting (max_new_tokens) comes from",
+        ),
+    ] = False,
 ) -> None:
     """Check a config without running anything: its parameters, `steps:` names, model references and eval-set
-    files, with the same `--set` overrides `run` takes.
+    files, with the same `--set` overrides `run` takes. `--show` prints what the run would use.
 
     A problem is an error naming the file and the field, exit status 2; an empty source folder is a warning.
     A schedule config is validated with the pipeline configs it points at (for it, `--set` keys are relative to
@@ -98,7 +106,7 @@ def validate(
     name = pipeline or _guess_config_kind(config)
     try:
         if name == SCHEDULE:
-            _validate_schedule(config, set_)
+            _validate_schedule(config, set_, show)
             return
         if name is None:
             known = ", ".join(sorted([*PIPELINES, SCHEDULE]))
@@ -109,6 +117,14 @@ def validate(
         _fail(str(exc))
     _warn(loaded.warnings)
     console.print(f"[green]ok[/] {escape(str(config))} is a valid {name} config", highlight=False, soft_wrap=True)
+    if show:
+        _show(config, loaded.parameters)
+
+
+def _show(config: Path, parameters: object) -> None:
+    from llm_engineering.application.effective_config import render_effective
+
+    sys.stdout.write(f"# {config}: the effective values\n{render_effective(parameters)}")  # type: ignore[arg-type]
 
 
 def _guess_config_kind(config: Path) -> str | None:
@@ -124,13 +140,17 @@ def _known_to_validate(name: str) -> None:
         raise UnknownPipeline(name, [*PIPELINES, SCHEDULE])
 
 
-def _validate_schedule(config: Path, overrides: list[str]) -> None:
+def _validate_schedule(config: Path, overrides: list[str], show: bool = False) -> None:
     from llm_engineering.application.scheduling.schedule_config import load_schedule
 
     loaded = load_schedule(config, overrides)  # also validates the pipeline configs it points at
     training = loaded.training
     _warn(loaded.feature.warnings + (training.warnings if training else []))
     console.print(f"[green]ok[/] {escape(str(config))} is a valid schedule config", highlight=False, soft_wrap=True)
+    if show:
+        for pointed in (loaded.feature, training):
+            if pointed is not None:
+                _show(pointed.path, pointed.parameters)
 
 
 def _pipelines_help() -> str:

@@ -20,7 +20,8 @@ def generate_instruction_samples(
 ) -> Annotated[GeneratedInstructions, "generated_instructions"]:
     extracts = build_extracts(generation_chunks.chunks, datasets.extracts)
     provider = build_provider(datasets.llm)
-    generated = generate_instructions(extracts, provider, datasets.instructions, datasets.prompts, show_progress=True)
+    settings = datasets.instruction_settings()  # what instructions leaves out comes from datasets.llm
+    generated = generate_instructions(extracts, provider, settings, datasets.prompts, show_progress=True)
     generated.usage = provider.usage().model_dump()
     log_metadata(flat_metadata(summarize(generated)))
     # Past the failure budget the step fails; what it generated, failures and their causes, is kept first.

@@ -18,7 +18,7 @@ def generate_preference_samples(
 ) -> Annotated[GeneratedPreferences, "generated_preferences"]:
     provider = build_provider(datasets.llm)
     generated = generate_preferences(
-        curated_instructions.samples, provider, datasets.preferences, datasets.prompts, show_progress=True
+        curated_instructions.samples, provider, datasets.preference_settings(), datasets.prompts, show_progress=True
     )
     generated.usage = provider.usage().model_dump()
     log_metadata(flat_metadata(summarize(generated)))

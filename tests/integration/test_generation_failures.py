@@ -38,6 +38,8 @@ def test_a_step_failed_on_its_budget_keeps_its_failures_with_their_causes(tmp_pa
         with pytest.raises(RuntimeError, match=r"failure in step\(s\): generate_instruction_samples"):
             run_pipeline("feature_engineering", load_for("feature_engineering", config, settings))
         sent = server.request_count
+        # The shipped YAML leaves instructions.max_new_tokens out: the requests carry datasets.llm's 400.
+        assert {body["max_tokens"] for body in server.requests} == {400}
 
     run = Client().list_pipeline_runs(sort_by="desc:created", size=1)[0]
     step = run.steps["generate_instruction_samples"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -342,3 +343,16 @@ def test_a_closed_connection_is_reported_with_its_cause(server: OpenAIStubServer
         "complete message body (received 28 bytes, expected 1000)"
     )
     assert server.count("dropped") == server.count("cut") == 2
+
+
+def test_requests_are_not_logged_one_line_each(server: OpenAIStubServer, caplog: pytest.LogCaptureFixture) -> None:
+    """The probe: one `HTTP Request: POST ... "HTTP/1.1 200 OK"` INFO line per call, 79 in one run."""
+    caplog.set_level(logging.INFO)  # the default level of a ZenML run
+    server.always("broken", Fault.server_error(500))
+    provider = build_provider(openai_config(server, max_retries=0))
+
+    results = provider.generate([ask(f"question {i}") for i in range(5)] + [ask("broken one")])
+
+    assert [r.ok for r in results] == [True] * 5 + [False]
+    assert not [r for r in caplog.records if r.name.startswith(("httpx", "httpcore"))]  # httpx2 too
+    assert not [r for r in caplog.records if "HTTP Request" in r.getMessage()]

@@ -192,3 +192,27 @@ def test_the_top_level_help_describes_the_tool_and_shows_examples():
     validate_help = CliRunner().invoke(app, ["validate", "--help"], env={"COLUMNS": "200"}).output
     assert "Check a config without running anything" in validate_help and "--set" in validate_help
     assert "watch=[articles]" in validate_help  # shown literally, not eaten as rich markup
+
+
+def test_validate_show_prints_the_effective_values_and_where_the_budgets_come_from():
+    config = "configs/feature_engineering-openai.yaml"
+    result = invoke("validate", config, "--show", "--set", "datasets.llm.max_new_tokens=350")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [f"ok {config} is a valid feature_engineering config"]
+    shown = yaml.safe_load(result.stdout)["parameters"]
+    datasets = shown["datasets"]
+    assert datasets["llm"]["max_new_tokens"] == 350  # the --set override
+    assert datasets["instructions"]["max_new_tokens"] == 350  # left out in the YAML: the llm block's
+    assert datasets["preferences"]["max_new_tokens"] == 300  # set in the YAML: its own
+    assert datasets["llm"]["adaptive_concurrency"] is True and datasets["llm"]["timeout_s"] == 60  # defaults filled
+    budgets = [" ".join(line.split()) for line in result.stdout.splitlines() if line.startswith("#   datasets.")]
+    assert budgets[:2] == [
+        "# datasets.instructions.max_new_tokens = 350 "
+        "from datasets.llm.max_new_tokens (instructions.max_new_tokens not set)",
+        "# datasets.preferences.max_new_tokens = 300 "
+        "from datasets.preferences.max_new_tokens (overrides llm.max_new_tokens)",
+    ]
+    assert any("jury.members.0.max_new_tokens = 96 the member's own" in line for line in budgets)
+
+    plain = invoke("validate", config)
+    assert plain.exit_code == 0 and plain.stdout == ""  # without --show: the ok line only

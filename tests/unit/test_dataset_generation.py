@@ -312,3 +312,24 @@ def test_judge_verdicts_that_do_not_parse_are_kept_verbatim(tmp_path, extracts):
     [judge] = pairs.ranking.members
     assert judge.first_error == f"verdict {CHATTY_VERDICT!r}"
     assert judge.unjudged_by_reason == {"unparseable verdict": 3}
+
+
+def test_a_task_budget_overrides_the_llm_block_only_when_set(server, tmp_path, extracts):
+    llm = LLMConfig(provider="openai", base_url=server.base_url, model="stub", cache=False, max_new_tokens=222)
+    one_pair = {"mode": "question_answer", "pairs_per_extract": 1}
+    unset = DatasetGenerationConfig(llm=llm, instructions=one_pair, preferences={})
+    given = DatasetGenerationConfig(llm=llm, instructions=one_pair | {"max_new_tokens": 123},
+                                    preferences={"max_new_tokens": 111})  # fmt: skip
+    provider = build_provider(llm)
+    sent = []
+    for datasets in (unset, given):
+        server.reset()
+        samples = generate_instructions(extracts[:1], provider, datasets.instruction_settings(), PromptFiles()).samples
+        generate_preferences(samples, provider, datasets.preference_settings(), PromptFiles())
+        sent.append([body["max_tokens"] for body in server.requests])
+    assert sent == [[222, 222], [123, 111]]  # [instruction, rejected answer] as the server received them
+    assert unset.generation_settings() == [
+        ("instructions.max_new_tokens", 222, "llm.max_new_tokens (instructions.max_new_tokens not set)"),
+        ("preferences.max_new_tokens", 222, "llm.max_new_tokens (preferences.max_new_tokens not set)"),
+    ]
+    assert [value for _, value, _ in given.generation_settings()] == [123, 111]

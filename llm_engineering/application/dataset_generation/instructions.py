@@ -24,7 +24,11 @@ from llm_engineering.application.dataset_generation.parsing import (
     parse_question_answer,
 )
 from llm_engineering.application.dataset_generation.prompts import render
-from llm_engineering.domain.config.dataset_generation import InstructionGenerationConfig, PromptFiles
+from llm_engineering.domain.config.dataset_generation import (
+    BACKTRANSLATION_QUESTION_TOKENS,
+    InstructionGenerationConfig,
+    PromptFiles,
+)
 from llm_engineering.domain.documents import content_hash
 from llm_engineering.domain.samples import (
     Extract,
@@ -90,7 +94,9 @@ def instruction_requests(
                 extract,
                 ChatRequest(
                     messages=[{"role": "user", "content": render(prompts.backtranslation, passage=passage)}],
-                    max_new_tokens=min(config.max_new_tokens, 64),
+                    max_new_tokens=min(
+                        config.max_new_tokens or BACKTRANSLATION_QUESTION_TOKENS, BACKTRANSLATION_QUESTION_TOKENS
+                    ),
                     key=f"{extract.extract_id}:backtranslation:{index}",
                 ),
                 passage=passage,

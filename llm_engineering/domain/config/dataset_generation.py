@@ -20,6 +20,10 @@ from llm_engineering.domain.config.llm import LLMConfig
 
 PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 LEGACY_CURATION_KEYS = ("quality_filters", "dedup", "decontamination")
+BACKTRANSLATION_QUESTION_TOKENS = 64  # a question needs no more; the answer is the source passage itself
+# The one precedence for generation settings: a per-task value (instructions.*, preferences.*) overrides the llm
+# block's when it is set; left out, the task uses `datasets.llm`'s. `llm-engineering validate --show` prints both.
+PER_TASK_LLM_SETTINGS = ("max_new_tokens",)
 DEFAULT_ANGLES = [
     "about the main idea",
     "about a specific detail or number",
@@ -71,7 +75,12 @@ class InstructionGenerationConfig(StrictModel):
     output_format: Literal["text", "json"] = Field(
         "text", description="text ('Question:'/'Answer:' lines) suits small local models; json uses response_format"
     )
-    max_new_tokens: int = Field(160, ge=8)
+    max_new_tokens: int | None = Field(
+        None,
+        ge=8,
+        description="each reply's token budget; left out: datasets.llm.max_new_tokens (backtranslation questions "
+        f"take at most {BACKTRANSLATION_QUESTION_TOKENS})",
+    )
 
 
 class PreferenceGenerationConfig(StrictModel):
@@ -86,7 +95,12 @@ class PreferenceGenerationConfig(StrictModel):
     strategy: Literal["extract_vs_generated", "judge_ranked", "reward_ranked"] = "extract_vs_generated"
     candidates: int = Field(3, ge=2, description="judge_ranked / reward_ranked: answers sampled per question")
     candidate_temperature: float = Field(0.9, gt=0)
-    max_new_tokens: int = Field(160, ge=8, description="budget of each generated answer; one cut off here is dropped")
+    max_new_tokens: int | None = Field(
+        None,
+        ge=8,
+        description="budget of each generated answer (one cut off here is dropped); left out: "
+        "datasets.llm.max_new_tokens",
+    )
     jury: JuryConfig | None = Field(
         None,
         description="judge_ranked: who ranks the candidates (any jury: LLM judges, a reward model, cheap scorers). "
@@ -162,6 +176,30 @@ class DatasetGenerationConfig(StrictModel):
         object.__setattr__(self, "curation", converted)  # not an assignment to validate again: it is the validation
         self.model_fields_set.add("curation")  # a dump of the set fields (as ZenML stores them) keeps the list
         return self
+
+    def instruction_settings(self) -> InstructionGenerationConfig:
+        """`instructions` as generation uses it: what it leaves out taken from `llm` (PER_TASK_LLM_SETTINGS)."""
+        return self.instructions.model_copy(update=self._from_llm(self.instructions))
+
+    def preference_settings(self) -> PreferenceGenerationConfig:
+        """`preferences` as generation uses it: what it leaves out taken from `llm`."""
+        return self.preferences.model_copy(update=self._from_llm(self.preferences))
+
+    def _from_llm(self, task: StrictModel) -> dict[str, object]:
+        return {name: getattr(self.llm, name) for name in PER_TASK_LLM_SETTINGS if getattr(task, name) is None}
+
+    def generation_settings(self) -> list[tuple[str, object, str]]:
+        """(field under `datasets.`, effective value, where it comes from) for each per-task LLM setting."""
+        rows = []
+        for task in ("instructions", "preferences"):
+            config = getattr(self, task)
+            for name in PER_TASK_LLM_SETTINGS:
+                given = getattr(config, name)
+                if given is None:
+                    rows.append((f"{task}.{name}", getattr(self.llm, name), f"llm.{name} ({task}.{name} not set)"))
+                else:
+                    rows.append((f"{task}.{name}", given, f"{task}.{name} (overrides llm.{name})"))
+        return rows
 
     def decontamination_stages(self) -> list[tuple[str, DecontaminationConfig]]:
         """(field under `datasets.`, config) of each enabled decontamination stage: where its problems are named."""

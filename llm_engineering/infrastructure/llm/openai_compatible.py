@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import email.utils
+import logging
 import random
 import time
 from typing import Any
 
-import httpx
 import openai
 from openai.types.chat import ChatCompletion
 from pydantic import SecretStr
@@ -37,6 +37,12 @@ from llm_engineering.infrastructure.llm.base import (
     sampling_params,
 )
 from llm_engineering.settings import get_settings
+
+# httpx logs one INFO line per request (`HTTP Request: POST .../chat/completions "HTTP/1.1 200 OK"`: 79 in one run);
+# the progress line counts requests and every failure says why. Warnings only, unless a level is set for them.
+for _name in ("httpx", "httpx2", "httpcore"):
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(logging.WARNING)
 
 NO_KEY = "not-needed"  # local servers need no key, but the client insists on one
 RETRYABLE_STATUS = {408, 409, 429}  # plus every 5xx
@@ -96,7 +102,7 @@ class OpenAICompatibleProvider:
         client = openai.AsyncOpenAI(
             api_key=self._api_key,
             base_url=self.config.base_url,
-            timeout=httpx.Timeout(None, connect=self.config.timeout_s),
+            timeout=openai.Timeout(None, connect=self.config.timeout_s),
             max_retries=0,
         )
         gate = Gate(self._limit)
