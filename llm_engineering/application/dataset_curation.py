@@ -116,7 +116,7 @@ def _evolve(samples: list[Any], stage: EvolInstructStage, context: CurationConte
     from llm_engineering.infrastructure.llm.factory import build_provider
 
     provider = build_provider(stage.llm or context.llm or LLMConfig())
-    evolved = evolve(samples, stage, provider)
+    evolved = evolve(samples, stage, provider, show_progress=True)  # minutes with a local model: show them
     added = len(evolved.kept) - len(samples)
     return StageOutcome(evolved.kept, evolved.removed, evolved.removed_by_reason, evolution=evolved.report, added=added)
 

@@ -295,7 +295,8 @@ def evolve(
                 answerable.append(candidate)
             else:
                 tally.eliminate(candidate, reason, score)
-        answers = provider.generate([answer_request(c, stage) for c in answerable], show_progress=show_progress)
+        requests = [answer_request(c, stage) for c in answerable]
+        answers = provider.generate(requests, show_progress=show_progress) if requests else []
         tally.called(answers)
         kept_this_round = []
         for candidate, result in zip(answerable, answers, strict=True):
