@@ -1,4 +1,5 @@
-"""The local ZenML server and dashboard: `zenml login --local` / `zenml logout --local`, run as the ZenML CLI.
+"""The local ZenML server and dashboard: `zenml login --local` / `zenml logout --local`, run as the ZenML CLI, with
+the dashboard's onboarding survey answered so that its pages show at once.
 
 Going through ZenML's own CLI keeps its daemon bookkeeping (pid file, client connection) exactly as
 `zenml` itself would leave it, so `zenml logout --local` by hand works on a server we started and vice versa.
@@ -6,6 +7,7 @@ Going through ZenML's own CLI keeps its daemon bookkeeping (pid file, client con
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -92,7 +94,37 @@ def start_dashboard(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, wait_sec
         if time.monotonic() > deadline:
             raise DashboardError(f"the local ZenML server did not answer at {url}/health within {wait_seconds:g} s")
         time.sleep(0.5)
+    try:
+        complete_onboarding_survey(url)
+    except Exception as exc:  # noqa: BLE001 - the server is up; the survey can still be answered in the browser
+        logging.getLogger(__name__).warning("the dashboard's onboarding survey could not be skipped: %s", exc)
     return url
+
+
+def complete_onboarding_survey(url: str) -> bool:
+    """Marks the local server's user as having finished the dashboard's onboarding survey; True if it was not yet.
+
+    The open-source dashboard asks for a name and an email before it shows any page, for as long as its user has no
+    email opt-in answer (`email_opted_in` unset) and no `finished_onboarding_survey` in its metadata. ZenML has no
+    server setting to turn the survey off; the local server runs without authentication as the `default` user, so
+    this answers it as the form does on submit, through the server's own `PUT /current-user` (`PUT /users/<id>`
+    ignores the opt-in): no email, no newsletter, survey finished."""
+    from zenml.client import Client
+    from zenml.constants import CURRENT_USER, FINISHED_ONBOARDING_SURVEY_KEY
+    from zenml.enums import StoreType
+    from zenml.models import UserUpdate
+
+    client = Client()
+    store = client.zen_store
+    if store.type != StoreType.REST or store.url.rstrip("/") != url.rstrip("/"):
+        raise DashboardError(f"this process's ZenML client is not connected to {url} but to {store.url}")
+    user = client.get_user(client.active_user.id, hydrate=True)
+    metadata = dict(user.user_metadata or {})
+    if user.email_opted_in is not None and metadata.get(FINISHED_ONBOARDING_SURVEY_KEY):
+        return False
+    metadata[FINISHED_ONBOARDING_SURVEY_KEY] = True
+    store.put(CURRENT_USER, body=UserUpdate(email_opted_in=False, user_metadata=metadata))  # type: ignore[attr-defined]
+    return True
 
 
 def stop_dashboard(timeout: float = 60) -> str:
