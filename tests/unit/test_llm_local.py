@@ -50,8 +50,8 @@ def test_progress_counts_each_batch_as_it_is_generated(provider: LocalTransforme
 
 def test_backtranslation_with_the_local_model_on_real_chunks(provider: LocalTransformersProvider) -> None:
     """The default generation path end to end on two passages of a sample article: SmolLM2 writes the
-    questions, the answers are the passages themselves, and every request is either a sample or a
-    recorded failure with its raw output."""
+    questions, the answers are the passages themselves, and every request is a sample, a recorded failure with its
+    raw output, or a question cut off by its 32-token budget (dropped, with its text)."""
     from llm_engineering.application.dataset_generation.extracts import build_extracts
     from llm_engineering.application.dataset_generation.instructions import generate_instructions
     from llm_engineering.domain.config.dataset_generation import (
@@ -68,7 +68,8 @@ def test_backtranslation_with_the_local_model_on_real_chunks(provider: LocalTran
     extracts = build_extracts([chunk], ExtractConfig())
     config = InstructionGenerationConfig(pairs_per_extract=2, max_new_tokens=32)
     result = generate_instructions(extracts, provider, config, PromptFiles())
-    assert len(result.samples) + len(result.failures) == 2
+    assert len(result.samples) + len(result.failures) + len(result.dropped) == 2
+    assert all(d.reason == "question truncated" and d.text for d in result.dropped)
     for sample in result.samples:
         assert all(paragraph in text for paragraph in sample.answer.split("\n\n"))  # the author's own words
         assert sample.instruction and len(sample.instruction) <= 300
