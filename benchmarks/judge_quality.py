@@ -36,7 +36,7 @@ CORRUPTIONS = ("swapped", "other_document", "truncated", "repetition")
 
 def build_samples(workdir: Path, articles: int) -> list:
     corpus = workdir / "corpus"
-    corpus.mkdir(parents=True)
+    corpus.mkdir(parents=True, exist_ok=True)
     for path in sorted((ROOT / "sample_corpus" / "articles").iterdir())[:articles]:
         shutil.copy(path, corpus / path.name)
     cli = Path(sys.executable).with_name("llm-engineering")
@@ -117,13 +117,17 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=60, help="good samples used (each gets 4 corrupted copies)")
     parser.add_argument("--reward-model", type=Path, default=None, help="a reward model folder to add as a member")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="keep the data dir, ZenML store and LLM cache here (a rerun reuses "
+        "them: no repeated generation); default: a temp folder, removed afterwards"
+    )  # fmt: skip
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-quality-"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-quality-"))
     os.environ.update(
         LLM_ENGINEERING_DATA_DIR=str(workdir / "data"), ZENML_CONFIG_PATH=str(workdir / "zenml"),
         ZENML_ANALYTICS_OPT_IN="false",
     )  # fmt: skip
-    if (ROOT / "data" / "models").is_dir():
+    if (ROOT / "data" / "models").is_dir() and not (workdir / "data" / "models").exists():
         shutil.copytree(ROOT / "data" / "models", workdir / "data" / "models")
     from llm_engineering.application.judging.jury import Jury
     from llm_engineering.domain.config.judging import JuryConfig
@@ -168,7 +172,8 @@ def main() -> int:
     alpha = report.krippendorff_alpha
     pairs = ", ".join(f"{k} {v if v is None else round(v, 2)}" for k, v in report.pairwise_spearman.items())
     print(f"\nagreement: Krippendorff's alpha {alpha if alpha is None else round(alpha, 3)}; Spearman {pairs}")
-    shutil.rmtree(workdir, ignore_errors=True)
+    if args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
