@@ -1,8 +1,21 @@
-"""Cleaning: main-content extraction for HTML, unicode and whitespace normalisation, PII redaction.
+"""Cleaning: main-content extraction for HTML, unicode and whitespace normalisation, site chrome and boilerplate
+removal, PII redaction.
 
 Unlike the Handbook repo we keep code blocks, URLs and punctuation: they carry meaning for
 retrieval and for instruction generation. Fenced code is passed through untouched (only PII
 redaction applies), since whitespace is syntax there.
+
+Site chrome is what a page carries around its article: navigation menus, breadcrumbs, author and share link rows,
+footers. trafilatura drops most of it from HTML (html_extraction.py prunes the usual containers first); what is left,
+and what markdown exports of web pages carry as text, goes by line (`drop_boilerplate`), as justext judges a
+paragraph by its link density and length:
+- a menu: three or more short labels (at most 6 words, no sentence) between ` * `, ` | `, ` · `, ` • `, ` » ` or
+  ` / `, linked or not ("Maxime Labonne * LLM Course * Hands-On GNNs * Articles", "Home / Blog / ORPO");
+- a link row: two or more links with short labels and at most 3 other words ("[Twitter](...) · [GitHub](...)"),
+  or a "follow me" of at most 6 ("Follow me on [X](...) and [LinkedIn](...)");
+- a link list: three or more list items in a row that are each one short-labelled link and nothing else;
+- a boilerplate line (BOILERPLATE_LINE): newsletters, cookies, copyright, "Built with Quarto", "Back to top".
+A list of links with longer labels (paper titles, references) and prose with links in it stay.
 """
 
 from __future__ import annotations
@@ -34,8 +47,18 @@ BOILERPLATE_LINE = re.compile(
     r"(?i)^\s*(subscribe( to)?( our)? newsletter.*|sign up for.*newsletter.*|share (this|on) .{0,40}|"
     r"follow us on .{0,60}|all rights reserved\.?|©.{0,80}|copyright ©?.{0,80}|privacy policy.{0,40}|"
     r"(we|this (site|website)) uses? cookies.{0,200}|accept (all )?cookies.{0,40}|skip to (main )?content|"
-    r"read more|back to top|advertisement)\s*$"
+    r"read more|back to top|advertisement|(powered|built|made) with [^.!?]{1,40}|powered by [^.!?]{1,40}|"
+    r"theme by [^.!?]{1,40}|(edit|improve) this page( on \w+)?|report an issue|on this page|table of contents|"
+    r"share( this)?( article| post)?:?|(previous|next) (post|article|page)\b.{0,80})\s*$"
 )
+# Site chrome (see the module docstring): menus, link rows and link lists.
+MENU_SEPARATOR = re.compile(r"\s+[*|\u00b7\u2022\u00bb/]\s+")
+MARKDOWN_LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\s]*(?:\s+\"[^\"]*\")?\)")
+LIST_BULLET = re.compile(r"^(?:[-*+]|\d{1,3}[.)])\s+")
+LABEL = re.compile(r"^[^\W_][\w&'\u2019.,:+\-]*(?: [\w&'\u2019.,:+\-]+){0,5}$")  # 1-6 words, no = ( ) ! ?
+LABEL_CHARACTERS = 48
+LINK_LIST_ITEMS = 3  # list items in a row that are each one short link: a menu, not content
+FOLLOW = re.compile(r"(?i)^\W*(follow|find|connect with|subscribe to) (me|us)\b")  # "Follow me on [X] and [GitHub]"
 PROSE_SPACES = re.compile(r"[ \t\u00a0\u200b]+")
 # Anything but tab, newline and printable ASCII: the only characters that can be controls (Unicode category C).
 MAYBE_CONTROL = re.compile(r"[^\n\t -~]+")
@@ -71,8 +94,10 @@ def normalise_prose(text: str, drop_boilerplate: bool) -> str:
 
 def _prose_lines(lines: Iterable[str], drop_boilerplate: bool) -> Iterator[str]:
     in_code = False
+    links: list[str] = []  # a run of list items that are each one short link (and the blank lines among them)
     for line in lines:
         if FENCE.match(line.strip()):
+            yield from _unless_a_link_list(links)
             in_code = not in_code
             yield line.strip()
             continue
@@ -80,9 +105,58 @@ def _prose_lines(lines: Iterable[str], drop_boilerplate: bool) -> Iterator[str]:
             yield line.rstrip()
             continue
         line = PROSE_SPACES.sub(" ", line).strip()
-        if drop_boilerplate and BOILERPLATE_LINE.match(line):
-            continue
+        if drop_boilerplate:
+            if BOILERPLATE_LINE.match(line) or is_menu(line) or is_link_row(line):
+                continue
+            if is_link_item(line) or (links and not line):
+                links.append(line)
+                continue
+            yield from _unless_a_link_list(links)
         yield line
+    yield from _unless_a_link_list(links)
+
+
+def _unless_a_link_list(links: list[str]) -> Iterator[str]:
+    """The buffered link items, unless there are enough in a row to be a menu; the buffer is emptied."""
+    if sum(1 for line in links if line) < LINK_LIST_ITEMS:
+        yield from links
+    links.clear()
+
+
+def _is_label(text: str, shortest: int = 2) -> bool:
+    """A menu entry or a link's label: 1-6 words, at most LABEL_CHARACTERS, no sentence in it."""
+    text = text.strip().strip("*_`")
+    fits = shortest <= len(text) <= LABEL_CHARACTERS
+    return fits and LABEL.match(text) is not None and ". " not in text
+
+
+def is_menu(line: str) -> bool:
+    """Three or more short labels between menu separators: a navigation bar, a breadcrumb, a byline's parts."""
+    body = LIST_BULLET.sub("", line, count=1)
+    if body.startswith("|") or len(body) > 400:  # a table row; nothing that long is a menu
+        return False
+    segments = MENU_SEPARATOR.split(MARKDOWN_LINK.sub(r"\1", body))
+    return len(segments) >= 3 and all(_is_label(segment) for segment in segments)
+
+
+def is_link_row(line: str) -> bool:
+    """Two or more short-labelled links and at most 3 other words: author links, share buttons, a footer's row."""
+    body = LIST_BULLET.sub("", line, count=1)
+    labels = MARKDOWN_LINK.findall(body)
+    if len(labels) < 2 or not all(_is_label(label, shortest=1) for label in labels):
+        return False
+    rest = MARKDOWN_LINK.sub(" ", body)
+    words = len(re.findall(r"[^\W_]+", rest))
+    return words <= 3 or (words <= 6 and FOLLOW.match(rest) is not None)
+
+
+def is_link_item(line: str) -> bool:
+    """A list item that is one short-labelled link and nothing else."""
+    if not LIST_BULLET.match(line):
+        return False
+    body = LIST_BULLET.sub("", line, count=1)
+    labels = MARKDOWN_LINK.findall(body)
+    return len(labels) == 1 and _is_label(labels[0], shortest=1) and not MARKDOWN_LINK.sub("", body).strip(" .,;:")
 
 
 def _single_blank_lines(lines: Iterable[str]) -> Iterator[str]:

@@ -143,7 +143,7 @@ def test_pieces_of_any_size_clean_like_the_whole_text(monkeypatch, piece):
     assert clean_text(raw(MARKDOWN), CleaningConfig()) == (
         "# Retrieval notes\n\nWe use Qdrant (see https://qdrant.tech/documentation/concepts/payload/?lang=python"
         "#filters) — it's fast; really!\n\n```python\ndef search(client, vector):\n    # indentation and  double  "
-        "spaces matter here\n    return client.query_points(\"chunks\", query=vector, limit=5)\n```\n\nContact: "
+        'spaces matter here\n    return client.query_points("chunks", query=vector, limit=5)\n```\n\nContact: '
         "[EMAIL] or [PHONE].\nOur key was api_key = [SECRET] and a token [SECRET] leaked.",
         {"email": 1, "phone": 1, "secret": 2},
     )
@@ -165,3 +165,88 @@ def test_a_large_document_is_cleaned_without_full_copies_per_pass():
     # Beyond the cleaned text it returns, cleaning needed ~0.9 bytes per character; a full copy per pass and a
     # character list for the control filter (the code before) needed ~8.
     assert (peak - held) / len(content) < 2.0
+
+
+SITE_CHROME = Path(__file__).resolve().parent / "fixtures" / "site_chrome"
+CHROME = [  # what the fixtures carry around the article: none of it may reach a chunk, let alone an answer
+    "Hands-On GNNs",
+    "Publications",
+    "[Twitter]",
+    "[GitHub](https://github.com/mlabonne)",
+    "LinkedIn",
+    "Home / Articles",
+    "8 min read",
+    "Share this article",
+    "[Notes]",
+    "Copyright 2024",
+    "Built with Quarto",
+]
+ARTICLE = [  # ...and what must stay
+    "# Fine-tune Llama 3 with ORPO",
+    "ORPO is an exciting new fine-tuning technique that combines the traditional supervised fine-tuning and "
+    "preference alignment stages into a single process.",
+    "with the [TRL library](https://huggingface.co/docs/trl). The code is available on Google Colab and in the LLM "
+    "Course on GitHub.",  # prose with a link, and the course named in a sentence
+    "Traditionally, this involves a multi-stage process: supervised fine-tuning on instructions, then preference",
+    "ORPO fine-tunes a model for instructions and preferences in a single stage",
+]
+
+
+def test_site_chrome_of_a_markdown_export_goes_and_the_article_stays():
+    """The probe: menus like "Maxime Labonne * LLM Course * Hands-On GNNs ..." reached 2 of 19 answers."""
+    from llm_engineering.application.dataset_generation.instructions import passages
+
+    text, _ = clean_text(raw((SITE_CHROME / "orpo-export.md").read_text(encoding="utf-8")), CleaningConfig())
+
+    assert not [chrome for chrome in CHROME if chrome in text], text
+    assert all(part in text for part in ARTICLE), text
+    assert text.startswith("# Fine-tune Llama 3 with ORPO\n\nA cheaper and faster unified fine-tuning technique\n\n")
+    assert text.endswith("fine-tune your own Llama 3 models with ORPO.\n\n---")
+    # A list of phrases with a link in one, the code, and a reference list (a long title breaks a run of short links)
+    assert (
+        "- a base model to fine-tune,\n- a preference dataset with chosen and rejected answers,\n"
+        "- the [TRL](https://github.com/huggingface/trl) trainer.\n\n```python\ntrainer = ORPOTrainer("
+    ) in text
+    assert (
+        "- [ORPO: Monolithic Preference Optimization without Reference Model](https://arxiv.org/abs/2403.07691)\n"
+        "- [Llama 3 model card](https://huggingface.co/meta-llama/Meta-Llama-3-8B)\n"
+        "- [TRL documentation](https://huggingface.co/docs/trl)"
+    ) in text
+    # Backtranslation answers are passages of the cleaned text: none is a menu.
+    answers = passages(text, 700, 120)
+    assert answers and not [a for a in answers if any(chrome in a for chrome in CHROME)]
+    # drop_boilerplate: false keeps the page as it came
+    kept, _ = clean_text(raw((SITE_CHROME / "orpo-export.md").read_text(encoding="utf-8")),
+                         CleaningConfig(drop_boilerplate=False))  # fmt: skip
+    assert kept.startswith("Maxime Labonne * LLM Course * Hands-On GNNs * Articles * Notes * Publications * About")
+
+
+def test_site_chrome_of_a_crawled_page_goes_and_the_article_stays():
+    html = (SITE_CHROME / "orpo-quarto.html").read_text(encoding="utf-8")  # a Quarto blog page: navbar, TOC, footer
+    text, _ = clean_text(raw(html, "html"), CleaningConfig())
+
+    assert not [chrome for chrome in [*CHROME, "Sections", "Share on Twitter"] if chrome in text], text
+    assert all(part in text for part in ARTICLE[1:]), text
+    assert "ORPOTrainer(model=model" in text
+
+
+@pytest.mark.parametrize(
+    ("line", "chrome"),
+    [
+        ("Maxime Labonne * LLM Course * Hands-On GNNs * Articles", True),
+        ("- Docs | Blog | Pricing | Sign in", True),
+        ("[Home](/) » [Blog](/blog) » [Fine-tune Llama 3 with ORPO](/orpo)", True),
+        ("Follow me on [X](https://x.com/a) and [LinkedIn](https://linkedin.com/in/a)", True),
+        (
+            "We compare [LoRA](https://arxiv.org/abs/2106.09685) and [DoRA](https://arxiv.org/abs/2402.09353) below.",
+            False,
+        ),
+        ("Tokenize, embed, store: three steps / one pipeline / no surprises. It works.", False),
+        ("loss = a * b * c", False),
+        ("a * b * c", False),
+        ("| Precision | Recall | F1 |", False),
+        ("Read the [ORPO paper](https://arxiv.org/abs/2403.07691) for the full derivation.", False),
+    ],
+)
+def test_what_counts_as_a_menu_or_a_link_row(line, chrome):
+    assert (cleaning.is_menu(line) or cleaning.is_link_row(line)) is chrome
