@@ -140,6 +140,7 @@ class OpenAIStubServer(LoopbackServer):
         self.rejected = 0  # overflow="reject": answered reject_status because every slot was busy
         self.first_arrival: float | None = None  # time.monotonic() of the first request received
         self.last_served: float | None = None  # ... and of the end of the last answer's service
+        self.services: list[tuple[float, float]] = []  # (arrival, end of service) of each answer, time.time()
         self.requests: list[dict[str, Any]] = []  # every body received, faulty or not, in arrival order
         self.authorizations: list[str] = []  # the Authorization header of each request, same order
         self.max_in_flight = 0
@@ -168,6 +169,7 @@ class OpenAIStubServer(LoopbackServer):
             self.max_in_flight = 0
             self.served = self.dropped = self.aborted = self.rejected = 0
             self.first_arrival = self.last_served = None
+            self.services.clear()
 
     @property
     def request_count(self) -> int:
@@ -216,6 +218,16 @@ class OpenAIStubServer(LoopbackServer):
         if self.first_arrival is None or self.last_served is None:
             return 0.0
         return self.served / (self.last_served - self.first_arrival)
+
+    def served_per_s_between(self, start: float, end: float) -> tuple[int, float]:
+        """(answers, answers a second) of the requests that arrived between two time.time() moments (one pipeline
+        step), from the first one's arrival to the end of the last one's service."""
+        with self._lock:
+            window = [(arrived, done) for arrived, done in self.services if start <= arrived <= end]
+        if not window:
+            return 0, 0.0
+        span = max(done for _, done in window) - min(arrived for arrived, _ in window)
+        return len(window), len(window) / span if span > 0 else 0.0
 
     @property
     def capacity_per_s(self) -> float:
@@ -289,12 +301,13 @@ class _Handler(StubHandler):
             self.send_json(400, {"error": {"message": "request body is not JSON", "type": "invalid_request_error"}})
             return
         stub = self.server.stub
+        arrived = time.time()
         fault = stub._receive(body, self.headers.get("Authorization", ""))
         self._in_flight = True
         try:
             if stub.latency_s:
                 time.sleep(stub.latency_s)
-            if stub._slots is not None and not self._serve_in_a_slot(stub):
+            if stub._slots is not None and not self._serve_in_a_slot(stub, arrived):
                 return
             self._respond(stub, body, fault)
         except (BrokenPipeError, ConnectionResetError):
@@ -302,7 +315,7 @@ class _Handler(StubHandler):
         finally:
             self._leave_flight()
 
-    def _serve_in_a_slot(self, stub: OpenAIStubServer) -> bool:
+    def _serve_in_a_slot(self, stub: OpenAIStubServer, arrived: float) -> bool:
         """Wait for a slot (or reject), then hold it for service_s; False: nothing to answer (rejected, or the client
         went away while queued or served)."""
         slots = stub._slots
@@ -326,6 +339,8 @@ class _Handler(StubHandler):
                     return False
             stub._tally("served")
             stub.last_served = time.monotonic()
+            with stub._lock:
+                stub.services.append((arrived, time.time()))
             return True
         finally:
             slots.release()
