@@ -10,7 +10,9 @@ answered in a second batch, with the parent's source extract as context. Elimina
   `max_similarity`, or fewer than `min_new_words` new content words); its score is the Jaccard;
 - it copied the prompt instead of following it: a phrase of the mutation prompts (`#Rewritten Instruction#`,
   "given prompt", ...) that the parent did not contain;
-- its answer failed, was cut off, is empty (fewer than `min_answer_words` content words) or a refusal.
+- it is not an instruction (neither a question nor an imperative: the model answered the parent instead);
+- its answer failed, was cut off, is empty (fewer than `min_answer_words` content words), a refusal, or only repeats
+  the instruction (at least `max_answer_overlap` of its content words are the instruction's).
 
 Every eliminated evolution is a `RemovedSample` of the stage (reason, score, `matched`: the parent's id), counted in
 the stage's report by reason and mutation. The kept ones are added after the input samples, which all stay. Failed
@@ -32,8 +34,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llm_engineering.application.dataset_generation.prompts import render
-from llm_engineering.application.quality_filters import content_words
+from llm_engineering.application.quality_filters import content_words, grounding_overlap, reads_as_instruction
 from llm_engineering.application.sample_text import normalise_text
+from llm_engineering.domain.config.dataset_quality import InstructionFormatParams
 from llm_engineering.domain.config.evolution_stage import EvolInstructStage
 from llm_engineering.domain.documents import content_hash
 from llm_engineering.domain.evolution import EvolutionExample, EvolutionReport, MutationCount
@@ -46,6 +49,7 @@ CALL_FAILED = "call failed"
 INSTRUCTION_TRUNCATED = "instruction cut off"
 INSTRUCTION_EMPTY = "instruction empty"
 INSTRUCTION_RUNS_ON = "instruction runs on"
+NOT_AN_INSTRUCTION = "not an instruction"
 COPY_OF_PARENT = "copy of its parent"
 ADDS_NOTHING = "adds nothing to its parent"
 COPIES_PROMPT = "copies the prompt's wording"
@@ -53,6 +57,7 @@ ANSWER_FAILED = "answer call failed"
 ANSWER_TRUNCATED = "answer cut off"
 ANSWER_EMPTY = "answer empty"
 ANSWER_REFUSAL = "answer is a refusal"
+ANSWER_REPEATS = "answer repeats the instruction"
 PREFERENCES_PASSED = (
     "preference pairs are passed through unchanged: evolving a pair would need a new chosen and rejected answer; the "
     "pairs are generated from the curated instruction samples, evolved ones included"
@@ -63,8 +68,11 @@ LEADING_LABEL = re.compile(
     r"^\s*[#*]*\s*(?:(?:new|rewritten|evolved|created|harder)\s+)?(?:instruction|prompt|question)\s*[#*]*\s*:\s*\**\s*",
     re.IGNORECASE,
 )
-# The model went on to answer its own instruction: the instruction ends there.
-RUN_ON = re.compile(r"\n\s*[#*]*\s*(?:answer|response|solution)\s*[#*]*\s*:", re.IGNORECASE)
+# The model went on to answer its own instruction ("Answer:", "The answer to this question is:"): it ends there.
+RUN_ON = re.compile(
+    r"\n\s*[#*]*\s*(?:(?:the\s+)?answer(?:\s+to\s+(?:this|the)\s+\w+)?(?:\s+is)?|response|solution)\s*[#*]*\s*:",
+    re.IGNORECASE,
+)
 REFUSAL_WINDOW = 200  # refusals open the answer; a phrase later on ("I cannot stress enough") is not one
 
 
@@ -169,6 +177,8 @@ def instruction_elimination(
         return instruction, INSTRUCTION_RUNS_ON, float(len(instruction.split()))
     if normalise_text(instruction) == normalise_text(parent):
         return instruction, COPY_OF_PARENT, 1.0
+    if rules.require_instruction_format and not reads_as_instruction(instruction, InstructionFormatParams()):
+        return instruction, NOT_AN_INSTRUCTION, None
     lowered, parent_lowered = _lowered(instruction), _lowered(parent)
     if any(_lowered(p) in lowered and _lowered(p) not in parent_lowered for p in rules.prompt_wording):
         return instruction, COPIES_PROMPT, None
@@ -179,18 +189,24 @@ def instruction_elimination(
     return instruction, None, None
 
 
-def answer_elimination(result: ChatResult, stage: EvolInstructStage) -> str | None:
+def answer_elimination(
+    instruction: str, result: ChatResult, stage: EvolInstructStage
+) -> tuple[str | None, float | None]:
+    """(why the answer is eliminated or None, the score that decided it)."""
     rules = stage.elimination
     if not result.ok:
-        return ANSWER_FAILED
+        return ANSWER_FAILED, None
     if result.truncated:
-        return ANSWER_TRUNCATED
+        return ANSWER_TRUNCATED, None
     if len(content_words(result.text, 1)) < rules.min_answer_words:
-        return ANSWER_EMPTY
+        return ANSWER_EMPTY, None
     opening = _lowered(result.text)[:REFUSAL_WINDOW]
     if any(_lowered(phrase) in opening for phrase in rules.refusals):
-        return ANSWER_REFUSAL
-    return None
+        return ANSWER_REFUSAL, None
+    repeated = grounding_overlap(result.text, instruction)  # share of the answer's content words in the instruction
+    if repeated is not None and repeated >= rules.max_answer_overlap:
+        return ANSWER_REPEATS, round(repeated, 4)
+    return None, None
 
 
 def _lowered(text: str) -> str:
@@ -300,10 +316,10 @@ def evolve(
         tally.called(answers)
         kept_this_round = []
         for candidate, result in zip(answerable, answers, strict=True):
-            reason = answer_elimination(result, stage)
+            reason, score = answer_elimination(candidate.instruction, result, stage)
             answer = result.text.strip()
             if reason is not None:
-                tally.eliminate(candidate, reason, None, answer)
+                tally.eliminate(candidate, reason, score, answer)
                 continue
             child = _child(candidate, answer)
             kept_this_round.append(child)

@@ -133,16 +133,21 @@ def _within(size: int, bounds: LengthBounds) -> bool:
 def check_instruction_format(
     sample: InstructionSample | PreferenceSample, params: InstructionFormatParams
 ) -> str | None:
-    text = instruction_of(sample).strip()
-    if text.endswith("?"):
+    if reads_as_instruction(instruction_of(sample), params):
         return None
+    return "instruction is neither a question nor an imperative"
+
+
+def reads_as_instruction(text: str, params: InstructionFormatParams) -> bool:
+    """A question (ends with '?') or an opening question word or imperative verb."""
+    text = text.strip()
+    if text.endswith("?"):
+        return True
     # Judge by the first sentence's opening words: "Please explain ..." and "Explain ..." both pass.
     opening = " ".join(_WORD.findall(text.lower())[:4])
     opening = opening.removeprefix("please ").removeprefix("briefly ")
     starters = [*params.question_words, *params.imperative_verbs]
-    if any(opening == starter or opening.startswith(f"{starter} ") for starter in starters):
-        return None
-    return "instruction is neither a question nor an imperative"
+    return any(opening == starter or opening.startswith(f"{starter} ") for starter in starters)
 
 
 def check_template_markers(sample: InstructionSample | PreferenceSample, params: TemplateMarkerParams) -> str | None:

@@ -7,10 +7,11 @@ without the format once (the repair prompt fixes it), `HOPELESS` never follows t
 
 It also follows the evol_instruct prompts (`evolution_reply`): each mutation rewrites the instruction its own
 recognisable way, and an evolved instruction's answer is a sentence of the reference text (the second, so that it is
-grounded but not the parent's answer). Markers in the parent instruction script the elimination cases: `COPYCAT`
-(the reply is the parent unchanged), `TWEAK` (one word added), `LEAKY` (the reply quotes the prompt's wording),
-`REFUSE` (the answer is a refusal), `LONGWINDED` (the evolved instruction carries `CUTOFF`, for a test to truncate its
-answer).
+grounded but not the parent's answer). Markers in the parent instruction script the elimination cases: `COPYCAT` (the
+reply is the parent unchanged), `TWEAK` (one word added), `LEAKY` (the reply quotes the prompt's wording), `STATEMENT`
+(a statement, not an instruction), `RUNON` (the parent, then its own answer), `REFUSE` (the answer is a refusal),
+`PARROT` (the answer repeats the instruction), `LONGWINDED` (the evolved instruction carries `CUTOFF`, for a test to
+truncate its answer).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def evolution_reply(prompt: str) -> str | None:
         instruction = prompt.split("Instruction:\n", 1)[1]
         if "REFUSE" in instruction:
             return "I'm sorry, but I cannot help with that request."
+        if "PARROT" in instruction:
+            return instruction.split("\n", 1)[0]
         found = sentences(extract)
         if not found:
             return "Without a source to rely on, the general answer is that it depends on the setting and the data."
@@ -69,6 +72,10 @@ def evolution_reply(prompt: str) -> str | None:
     parent = prompt.split("Instruction:\n", 1)[1].split("\n\nReply with", 1)[0].strip()
     if "COPYCAT" in parent:
         return parent
+    if "STATEMENT" in parent:  # a small model answering the parent instead of rewriting it
+        return "The adapter is a pair of low-rank matrices trained on top of frozen weights."
+    if "RUNON" in parent:  # a rewrite that goes on to answer itself: only the parent is left
+        return f"{parent}\nThe answer to this question is: it depends."
     if "TWEAK" in parent:
         return parent.rstrip("?") + " exactly?"
     if "LEAKY" in parent:

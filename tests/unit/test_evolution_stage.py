@@ -5,6 +5,7 @@ passed through, and config errors that name their field."""
 
 from __future__ import annotations
 
+from collections import Counter
 from html import escape
 
 import pytest
@@ -109,6 +110,9 @@ def test_elimination_drops_copies_leaks_failures_cut_offs_and_refusals_each_with
         sample("long", "Where does LoRA add its matrices? LONGWINDED"),
         sample("cut", "When is LoRA a good choice? TRUNCQ"),
         sample("broken", "Who introduced LoRA? BROKEN"),
+        sample("statement", "What is a LoRA adapter? STATEMENT"),
+        sample("runon", "How small are LoRA matrices? RUNON"),
+        sample("parrot", "How is LoRA initialised? PARROT"),
     ]
     with OpenAIStubServer(responder=dataset_responder) as server:
         server.always("TRUNCQ", Fault.truncated())  # the evolved instruction runs out of tokens
@@ -134,11 +138,14 @@ def test_elimination_drops_copies_leaks_failures_cut_offs_and_refusals_each_with
         "long": ("evolve", "answer cut off", None),
         "cut": ("evolve", "instruction cut off", None),
         "broken": ("evolve", "call failed", None),
+        "statement": ("evolve", "not an instruction", None),
+        "runon": ("evolve", "copy of its parent", 1.0),  # its own answer cut off, the parent is all that is left
+        "parrot": ("evolve", "answer repeats the instruction", 1.0),
     }
     assert next(r for r in removed if r.matched == "refuse").text.endswith("I cannot help with that request.")
     evolution = report.evolution["evolve"]
-    assert (evolution.attempted, evolution.kept, evolution.failed_calls) == (8, 1, 1)
-    assert evolution.eliminated_by_reason == {reason: 1 for _, reason, _ in reasons.values()}
+    assert (evolution.attempted, evolution.kept, evolution.failed_calls) == (11, 1, 1)
+    assert evolution.eliminated_by_reason == dict(Counter(reason for _, reason, _ in reasons.values()))
     assert evolution.by_mutation["add_constraints"].eliminated_by_reason == evolution.eliminated_by_reason
     assert report.stages[0].removed_by_reason == evolution.eliminated_by_reason
     assert (report.stages[0].samples_out, report.stages[0].added) == (len(parents) + 1, 1)

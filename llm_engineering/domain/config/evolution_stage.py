@@ -108,6 +108,14 @@ class EliminationConfig(StrictModel):
     max_instruction_words: int = Field(
         200, ge=1, description="an evolved instruction longer than this ran on (it is an answer, or several prompts)"
     )
+    require_instruction_format: bool = Field(
+        True, description="the evolved instruction must read as a question or an imperative (the instruction_format "
+        "filter's default words): a small model often answers the parent instead of rewriting it"
+    )  # fmt: skip
+    max_answer_overlap: float = Field(
+        0.8, gt=0, le=1, description="an answer whose content words are at least this share the instruction's only "
+        "repeats it (its score is the share)"
+    )  # fmt: skip
 
 
 class EvolInstructStage(CurationStageBase):
