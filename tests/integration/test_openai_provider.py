@@ -356,3 +356,14 @@ def test_requests_are_not_logged_one_line_each(server: OpenAIStubServer, caplog:
     assert [r.ok for r in results] == [True] * 5 + [False]
     assert not [r for r in caplog.records if r.name.startswith(("httpx", "httpcore"))]  # httpx2 too
     assert not [r for r in caplog.records if "HTTP Request" in r.getMessage()]
+
+
+def test_a_timeout_counts_from_sending_not_from_waiting_for_a_slot() -> None:
+    # One request in flight, 0.6 s each: the third waits 1.2 s here before it is sent, past the 1 s timeout, and must
+    # still get its whole second once sent.
+    with OpenAIStubServer(latency_s=0.6) as server:
+        provider = build_provider(openai_config(server, max_concurrency=1, timeout_s=1.0))
+        results = provider.generate([ask(f"queued {i}") for i in range(3)])
+
+    assert [(r.ok, r.attempts) for r in results] == [(True, 1)] * 3
+    assert server.request_count == 3
