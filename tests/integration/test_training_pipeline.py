@@ -76,7 +76,7 @@ def test_training_pipeline_end_to_end(
     assert metadata["judge_accuracy"] == 2.0 and metadata["judge_style"] == 3.0
     assert metadata["judge_score"] == 0.75  # ((2 - 1) / 2 + (3 - 1) / 2) / 2: the accuracy_style rubric in [0, 1]
     assert metadata["judge_unjudged"] == 0
-    # The tiny pairs are complete and within 1.5x in length ("X is a tool in our pipeline." vs "I do not know, sorry!!!")
+    # The tiny pairs are complete and within 1.5x in length ("X is a tool in our pipeline." / "I do not know, sorry!!!")
     assert metadata["dpo_reward_accuracy_length_controlled"] == metadata["dpo_reward_accuracy"]
 
     exported = Path(data_dir / "exports" / "tiny-assistant")

@@ -127,7 +127,7 @@ class LlmJudge(Member):
                 ],
                 response_format=self.rubric.response_format,
                 temperature=0.0,
-                max_new_tokens=self.config.max_new_tokens,
+                max_new_tokens=self.config.max_new_tokens,  # None: the provider's llm.max_new_tokens
                 key=f"judge:{self.name}:{i.key or index}",
             )
             for index, i in enumerate(items)

@@ -49,7 +49,9 @@ class LlmMember(MemberBase):
         description="a shipped rubric (accuracy_style, multi_dimension, grounded, reward_score) or the path of a "
         "rubric file: a front matter naming the dimensions and the output format, then the prompt",
     )
-    max_new_tokens: int = Field(96, gt=0, description="the verdict's token budget")
+    max_new_tokens: int | None = Field(
+        None, gt=0, description="the verdict's token budget; unset: `llm.max_new_tokens` (96 by default)"
+    )
 
 
 class RewardModelMember(MemberBase):

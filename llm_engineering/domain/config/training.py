@@ -110,7 +110,8 @@ class JudgeConfig(StrictModel):
         if not self.base_url:
             return None
         llm = LLMConfig(provider="openai", base_url=self.base_url, model=self.model, temperature=0.0)
-        return JuryConfig(members=[LlmMember(kind="llm", name="judge", llm=llm, rubric="accuracy_style")])
+        member = LlmMember(kind="llm", name="judge", llm=llm, rubric="accuracy_style", max_new_tokens=32)
+        return JuryConfig(members=[member])
 
 
 class EvaluationConfig(StrictModel):
