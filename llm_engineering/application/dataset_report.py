@@ -27,12 +27,12 @@ th{background:#f6f8fa;font-weight:600}td.n{text-align:right;font-variant-numeric
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(22em,1fr));gap:0 1.5em}
 .bar{background:#4a7bd0;height:.8em;display:inline-block;vertical-align:middle;margin-right:.3em}
 .samples{table-layout:fixed}.samples td{white-space:pre-wrap}
-details summary{cursor:pointer;white-space:pre-wrap;list-style-position:outside}
-details[open] summary .more{display:none}
+summary{cursor:pointer;white-space:pre-wrap;list-style:none}summary::-webkit-details-marker{display:none}
+.more{color:#0969da}details[open] summary .more{display:none}
 .muted{color:#656d76}
 </style>"""
 
-TEXT_PREVIEW = 240  # characters of a sample text shown before it folds
+TEXT_PREVIEW = 200  # characters of a sample text shown before it folds
 
 
 def _histogram(lengths: list[int], bins: int = 10) -> str:
@@ -65,7 +65,7 @@ def _text(value: object) -> str:
     cut = text.rfind(" ", 0, TEXT_PREVIEW)
     cut = cut if cut > TEXT_PREVIEW // 2 else TEXT_PREVIEW
     return (
-        f"<details><summary>{escape(text[:cut])}<span class='more muted'> … ({len(text)} characters)</span>"
+        f"<details><summary>{escape(text[:cut])}<span class='more'> … show all {len(text)} characters</span>"
         f"</summary>{escape(text[cut:])}</details>"
     )
 

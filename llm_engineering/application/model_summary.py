@@ -76,7 +76,8 @@ def render_markdown(summary: ModelVersionSummary) -> str:
     lines = [
         f"# Model `{summary.model}` version {summary.version} (#{summary.number})",
         "",
-        f"{stage} · {promotion_line(summary)} · exported stage `{summary.exported_stage}` · run `{summary.run_name}`",
+        f"{stage} · {'promoted' if outcome.promoted else 'not promoted'} · exported stage `{summary.exported_stage}` · "
+        f"run `{summary.run_name}`",
         "",
         "## Promotion",
         "",

@@ -120,7 +120,7 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
             assert f"<td>{escape(data['train'][0][first_field])}</td>" in shown.value  # the table's first row
             assert "<td>decontamination</td>" in shown.value and f"<b>{len(data['test'])}</b>test" in shown.value
             assert version.run_metadata["rows"] == {"train": len(data["train"]), "test": len(data["test"])}
-            assert set(version.run_metadata["columns"]) == set(data["train"].column_names)
+            assert version.run_metadata["columns"].split(", ") == sorted(data["train"].column_names)
             assert not {"shape", "dtype", "mean", "std"} & set(version.run_metadata)
         assert "<h2>Chosen vs rejected</h2>" in shown.value and "<th>rejected</th>" in shown.value
         assert "Chosen vs rejected" in report and "<td>rejected answer truncated</td>" in report

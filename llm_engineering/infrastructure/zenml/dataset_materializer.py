@@ -55,7 +55,8 @@ class DatasetVersionMaterializer(HFDatasetMaterializer):
     def extract_metadata(self, ds: Any) -> dict[str, Any]:
         splits = {name: len(split) for name, split in ds.items()}
         columns = sorted({column for split in ds.values() for column in split.column_names})
-        return {"rows": splits, "samples": sum(splits.values()), "columns": columns}
+        # The columns as one string: the dashboard wraps a string, and cuts a list off at the panel's edge.
+        return {"rows": splits, "samples": sum(splits.values()), "columns": ", ".join(columns)}
 
     def save_visualizations(self, ds: Any) -> dict[str, VisualizationType]:
         from llm_engineering.application.dataset_report import render_dataset_report, render_page
