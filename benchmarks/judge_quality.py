@@ -118,6 +118,10 @@ def main() -> int:
     parser.add_argument("--reward-model", type=Path, default=None, help="a reward model folder to add as a member")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--members", default=None, help="comma-separated member names to run (default: all), e.g. "
+        "embedding_relevance,ifd for the cheap scorers only"
+    )  # fmt: skip
+    parser.add_argument(
         "--workdir", type=Path, default=None, help="keep the data dir, ZenML store and LLM cache here (a rerun reuses "
         "them: no repeated generation); default: a temp folder, removed afterwards"
     )  # fmt: skip
@@ -136,7 +140,10 @@ def main() -> int:
     random.Random(args.seed).shuffle(samples)
     rows = corrupt(samples[: args.limit], args.seed)
     items, labels = [row[0] for row in rows], [row[1] for row in rows]
-    config = JuryConfig(members=members(args.reward_model), quorum=1, max_unjudged_fraction=1.0)
+    chosen = members(args.reward_model)
+    if args.members:
+        chosen = [m for m in chosen if m["name"] in args.members.split(",")]
+    config = JuryConfig(members=chosen, quorum=1, max_unjudged_fraction=1.0)
     jury = Jury(config)
     verdicts = jury.judge(items, check=False)
     report = jury.report()
