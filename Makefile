@@ -6,7 +6,7 @@ CLI := $(BIN)/llm-engineering
 PIP := $(BIN)/pip install --disable-pip-version-check -c constraints.txt
 
 
-.PHONY: install test test-slow lint validate-configs run-feature-pipeline run-feature-pipeline-openai run-training-pipeline run-end-to-end preview-data dashboard dashboard-stop schedule bench-efficacy bench-feature bench-dedup bench-decontamination bench-quality bench-generation bench-incremental bench-memory bench-gpu-train clean
+.PHONY: install test test-slow lint validate-configs run-feature-pipeline run-feature-pipeline-openai run-training-pipeline run-end-to-end preview-data dashboard dashboard-stop schedule bench-efficacy bench-feature bench-dedup bench-decontamination bench-quality bench-evolution bench-generation bench-incremental bench-memory bench-gpu-train clean
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,9 @@ bench-decontamination:
 
 bench-quality:
 	$(BIN)/python benchmarks/judge_quality.py $(ARGS)
+
+bench-evolution:
+	$(BIN)/python benchmarks/evolution.py $(ARGS)
 
 bench-generation:
 	$(BIN)/python benchmarks/generation_throughput.py
