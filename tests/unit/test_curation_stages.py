@@ -186,7 +186,7 @@ def test_the_shipped_list_is_what_the_old_shipped_blocks_meant():
         "dedup": {"exact": {"enabled": True}, "minhash": {"enabled": True, "num_perm": 128, "threshold": 0.7,
                   "shingle_size": 5}, "semantic": {"enabled": True, "threshold": 0.95}},
         "decontamination": {"eval_sets": [{"name": "eval_questions", "path": SHIPPED_EVAL_SET}],
-                            "ngram": {"n": 13}},
+                            "ngram": {"n": 13}, "paraphrase_minhash": {"enabled": True, "threshold": 0.4}},
     }  # fmt: skip
     assert DatasetGenerationConfig.model_validate(old_blocks).curation == shipped.curation
     (where, stage), = shipped.decontamination_stages()  # fmt: skip
