@@ -151,7 +151,8 @@ def main() -> int:
         m.name: [v.members[m.name].score if v.members[m.name] else None for v in verdicts] for m in jury.members
     }
 
-    print(f"\n## Judges on {len(samples[: args.limit])} good samples + {len(rows) - args.limit} corrupted copies\n")
+    good = sum(labels)
+    print(f"\n## Judges on {good} good samples + {len(rows) - good} corrupted copies\n")
     print("| scorer | kind | ROC-AUC | unjudged | seconds per 1k samples | $ per 1k samples |")
     print("|---|---|---:|---:|---:|---:|")
     best = 0.0
