@@ -65,7 +65,7 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
         settings = overrides(tmp_path, corpus, server.base_url, eval_set)
         # Every answer to a question about the packing article's first extract runs out of tokens (finish_reason
         # length): its candidates are never ranked, and its pairs are dropped as `rejected answer truncated`.
-        server.always(TRUNCATED, Fault.truncated())
+        server.always(f": {TRUNCATED}", Fault.truncated())  # the question in answer prompts, not the extract
         # The ZenML store is shared by the session: other tests (training) may have saved an `instruction_dataset`
         # already. The first run starts a fresh lineage instead of appending to theirs; the later runs are incremental.
         first = load_for("feature_engineering", config, [*settings, "datasets.incremental=false"])
