@@ -88,10 +88,22 @@ def publish_datasets(
     run_name = get_step_context().pipeline_run.name
     publication = DatasetPublication(
         datasets=[
-            _publish("instruction_dataset", versions.instruction, versions.instruction_report,
-                     previous_instruction_dataset, datasets, run_name),
-            _publish("preference_dataset", versions.preference, versions.preference_report,
-                     previous_preference_dataset, datasets, run_name),
+            _publish(
+                "instruction_dataset",
+                versions.instruction,
+                versions.instruction_report,
+                previous_instruction_dataset,
+                datasets,
+                run_name,
+            ),
+            _publish(
+                "preference_dataset",
+                versions.preference,
+                versions.preference_report,
+                previous_preference_dataset,
+                datasets,
+                run_name,
+            ),
         ]  # fmt: skip
     )
     log_metadata(

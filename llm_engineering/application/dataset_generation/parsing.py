@@ -76,4 +76,3 @@ def parse_question(text: str) -> str:
     if len(question) > 300:
         raise ParseError("the question is over 300 characters")
     return question
-
