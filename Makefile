@@ -6,7 +6,7 @@ CLI := $(BIN)/llm-engineering
 PIP := $(BIN)/pip install --disable-pip-version-check -c constraints.txt
 
 
-.PHONY: install test test-slow lint validate-configs run-feature-pipeline run-feature-pipeline-openai run-training-pipeline run-end-to-end preview-data dashboard dashboard-stop schedule bench-efficacy bench-feature bench-dedup bench-decontamination bench-quality bench-evolution bench-generation bench-incremental bench-memory bench-gpu-train clean
+.PHONY: install test test-slow lint validate-configs run-feature-pipeline run-feature-pipeline-openai run-training-pipeline run-end-to-end preview-data dashboard dashboard-stop schedule bench-efficacy bench-feature bench-dedup bench-decontamination bench-quality bench-evolution bench-generation bench-incremental bench-memory bench-gpu-train bench-training-stages clean
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,11 @@ bench-memory:
 
 bench-gpu-train:
 	$(BIN)/python benchmarks/gpu_train.py $(ARGS)
+
+# The training stages on SmolLM2 (reward model accuracy, GRPO reward gain, stage and pipeline times); needs the
+# feature pipeline's datasets. ARGS="--parts reward_model" for one part (benchmarks/training_stages.py --help).
+bench-training-stages:
+	$(BIN)/python benchmarks/training_stages.py $(ARGS)
 
 clean:
 	rm -rf data/qdrant data/llm_cache data/training data/exports
