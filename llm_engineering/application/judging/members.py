@@ -70,13 +70,19 @@ class Member:
 
     kind = ""
 
-    def __init__(self, name: str, weight: float):
-        self.name = name
-        self.weight = weight
+    def __init__(self, config: Any, device: str = "cpu"):
+        self.config = config
+        self.name = config.name
+        self.weight = config.weight
+        self.device = device  # where a member's own model runs
+        self._model: Any = None  # loaded on first use by the members that have one
         self.stats = MemberStats()
         self.last_unjudged: list[Unjudged | None] = []  # per item of the last `score` call: why it has no score
 
     def score(self, items: list[JudgeItem], show_progress: bool = False) -> list[Verdict | None]:
+        if not items:  # nothing to load a model or call a provider for
+            self.last_unjudged = []
+            return []
         started = time.perf_counter()
         verdicts, reasons = self._score(items, show_progress)
         self.stats.seconds += time.perf_counter() - started
@@ -103,8 +109,7 @@ class LlmJudge(Member):
     kind = "llm"
 
     def __init__(self, config: LlmMember, provider: LLMProvider | None = None, rubric: Rubric | None = None):
-        super().__init__(config.name, config.weight)
-        self.config = config
+        super().__init__(config)
         self.rubric = rubric or load_rubric(config.rubric)
         self._provider = provider
 
@@ -138,7 +143,7 @@ class LlmJudge(Member):
     ) -> tuple[list[Verdict | None], list[str | Unjudged | None]]:
         verdicts: list[Verdict | None] = []
         reasons: list[str | Unjudged | None] = []
-        for result in self.provider.generate(self.requests(items), show_progress=show_progress) if items else []:
+        for result in self.provider.generate(self.requests(items), show_progress=show_progress):
             values = self.rubric.parse(result.text) if result.ok else None
             if values is None:
                 # The verdict as the judge wrote it, or the call's error: what a report shows for this item.
@@ -160,37 +165,24 @@ class LlmJudge(Member):
 
 class RewardModelJudge(Member):
     kind = "reward_model"
-
-    def __init__(self, config: RewardModelMember, device: str = "cpu"):
-        super().__init__(config.name, config.weight)
-        self.config = config
-        self.device = device
-        self._scorer: Any = None
+    config: RewardModelMember
 
     def _score(self, items: list[JudgeItem], show_progress: bool) -> tuple[list[Verdict | None], list[str | None]]:
         from llm_engineering.infrastructure.reward_scorer import RewardModelScorer
 
-        if not items:
-            return [], []
-        if self._scorer is None:
-            self._scorer = RewardModelScorer(self.config.folder, self.device, max_length=self.config.max_length)
-        rewards = self._scorer.score([i.question for i in items], [i.answer for i in items], self.config.batch_size)
+        if self._model is None:
+            self._model = RewardModelScorer(self.config.folder, self.device, max_length=self.config.max_length)
+        rewards = self._model.score([i.question for i in items], [i.answer for i in items], self.config.batch_size)
         return [Verdict(_sigmoid(r), {"reward": r}) for r in rewards], [None] * len(items)
 
 
 class EmbeddingRelevanceJudge(Member):
     kind = "embedding_relevance"
-
-    def __init__(self, config: EmbeddingRelevanceMember, device: str = "cpu"):
-        super().__init__(config.name, config.weight)
-        self.config = config
-        self.device = device
+    config: EmbeddingRelevanceMember
 
     def _score(self, items: list[JudgeItem], show_progress: bool) -> tuple[list[Verdict | None], list[str | None]]:
         from llm_engineering.infrastructure.embedder import Embedder
 
-        if not items:
-            return [], []
         embedder = Embedder(self.config.model, self.device, self.config.batch_size)
         questions = embedder.encode([i.question for i in items])
         answers = embedder.encode([i.answer for i in items])
@@ -200,18 +192,11 @@ class EmbeddingRelevanceJudge(Member):
 
 class DifficultyJudge(Member):
     kind = "instruction_following_difficulty"
-
-    def __init__(self, config: DifficultyMember, device: str = "cpu"):
-        super().__init__(config.name, config.weight)
-        self.config = config
-        self.device = device
-        self._model: Any = None
+    config: DifficultyMember
 
     def _score(self, items: list[JudgeItem], show_progress: bool) -> tuple[list[Verdict | None], list[str | None]]:
         from llm_engineering.infrastructure.answer_likelihood import AnswerLikelihood
 
-        if not items:
-            return [], []
         if self._model is None:
             self._model = AnswerLikelihood(self.config.model, self.device, self.config.max_length)
         answers = [i.answer for i in items]
