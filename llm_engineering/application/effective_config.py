@@ -54,8 +54,12 @@ def generation_setting_lines(parameters: BaseModel) -> list[str]:
     for where, jury in juries:
         for index, member in enumerate(jury.members):
             if isinstance(member, LlmMember):
-                rows.append((f"datasets.{where}.members.{index}.max_new_tokens = {member.max_new_tokens}",
-                             "the member's own (its llm.max_new_tokens is not used)"))  # fmt: skip
+                if member.max_new_tokens is not None:
+                    rows.append((f"datasets.{where}.members.{index}.max_new_tokens = {member.max_new_tokens}",
+                                 "the member's own (overrides its llm.max_new_tokens)"))  # fmt: skip
+                else:
+                    rows.append((f"datasets.{where}.members.{index}.max_new_tokens = {member.llm.max_new_tokens}",
+                                 "from its llm.max_new_tokens (max_new_tokens not set)"))  # fmt: skip
     width = max(len(setting) for setting, _ in rows)
     return [f"{setting:<{width}}   {source}" for setting, source in rows]
 

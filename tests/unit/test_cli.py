@@ -212,7 +212,7 @@ def test_validate_show_prints_the_effective_values_and_where_the_budgets_come_fr
         "# datasets.preferences.max_new_tokens = 300 "
         "from datasets.preferences.max_new_tokens (overrides llm.max_new_tokens)",
     ]
-    assert any("jury.members.0.max_new_tokens = 96 the member's own" in line for line in budgets)
+    assert any("jury.members.0.max_new_tokens = 32 the member's own" in line for line in budgets)
 
     plain = invoke("validate", config)
     assert plain.exit_code == 0 and plain.stdout == ""  # without --show: the ok line only
