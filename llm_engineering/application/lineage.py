@@ -41,7 +41,9 @@ class SourceRecord(BaseModel):
     fetched_at: datetime
 
 
-class LineageNode(BaseModel):
+class ArtifactIdentity(BaseModel):
+    """Which artifact version, and the step, run and pipeline that produced it."""
+
     artifact: str
     version: str
     artifact_version_id: str
@@ -49,6 +51,9 @@ class LineageNode(BaseModel):
     step: str | None = None
     run: str | None = None
     pipeline: str | None = None
+
+
+class LineageNode(ArtifactIdentity):
     # Filled for raw documents: the first `max_sources`, and how many there were.
     sources: list[SourceRecord] = []
     sources_total: int = 0
@@ -93,16 +98,9 @@ class SampleBatch(BaseModel):
     note: str | None = None
 
 
-class DatasetLineage(BaseModel):
+class DatasetLineage(ArtifactIdentity):
     """A dataset version, the run that produced it, and exactly the documents its rows come from."""
 
-    artifact: str
-    version: str
-    artifact_version_id: str
-    created: datetime | None = None
-    step: str | None = None
-    run: str | None = None
-    pipeline: str | None = None
     samples: int = 0
     splits: dict[str, int] = {}
     # Newest first: what this version added, then what each earlier version it carries over added.

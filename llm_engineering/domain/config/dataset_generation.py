@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from llm_engineering.domain.config.base import StrictModel
+from llm_engineering.domain.config.base import PromptFileSet, StrictModel
 from llm_engineering.domain.config.curation_stages import CurationConfig, DecontaminationStage, stages_from_legacy
 from llm_engineering.domain.config.dataset_quality import (
     DecontaminationConfig,
@@ -32,7 +32,7 @@ DEFAULT_ANGLES = [
 ]
 
 
-class PromptFiles(StrictModel):
+class PromptFiles(PromptFileSet):
     """Template files (string.Template, `$name` placeholders); point any of them elsewhere in YAML."""
 
     backtranslation: Path = PROMPTS_DIR / "backtranslation.txt"
@@ -43,13 +43,6 @@ class PromptFiles(StrictModel):
     repair_json: Path = PROMPTS_DIR / "repair_json.txt"
     answer_without_context: Path = PROMPTS_DIR / "answer_without_context.txt"
     judge: Path = PROMPTS_DIR / "judge.txt"
-
-    @field_validator("*")
-    @classmethod
-    def _exists(cls, path: Path) -> Path:
-        if not path.is_file():
-            raise ValueError(f"prompt template not found: {path}")
-        return path
 
 
 class ExtractConfig(StrictModel):

@@ -25,7 +25,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from llm_engineering.domain.config.base import StrictModel, repeated
+from llm_engineering.domain.config.base import PromptFileSet, StrictModel, repeated
 from llm_engineering.domain.config.curation_stage_base import CurationStageBase
 from llm_engineering.domain.config.llm import LLMConfig
 
@@ -64,7 +64,7 @@ REFUSALS = [
 ]
 
 
-class EvolutionPrompts(StrictModel):
+class EvolutionPrompts(PromptFileSet):
     """Template files (string.Template): `$instruction` (the parent's) and `$context` (the extract block, or empty)
     in the mutation prompts; `$instruction` and `$context` in the answer prompts."""
 
@@ -77,13 +77,6 @@ class EvolutionPrompts(StrictModel):
     answer_without_context: Path = Field(
         EVOLUTION_PROMPTS_DIR / "answer_without_context.txt", description="the answer of a sample without an extract"
     )
-
-    @field_validator("*")
-    @classmethod
-    def _exists(cls, path: Path) -> Path:
-        if not path.is_file():
-            raise ValueError(f"prompt template not found: {path}")
-        return path
 
 
 class EliminationConfig(StrictModel):
