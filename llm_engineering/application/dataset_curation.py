@@ -43,6 +43,7 @@ from llm_engineering.domain.config.dataset_quality import (
 from llm_engineering.domain.config.llm import LLMConfig
 from llm_engineering.domain.evolution import EvolutionReport
 from llm_engineering.domain.judging import JuryReport
+from llm_engineering.domain.llm_usage import UsageReport
 from llm_engineering.domain.samples import CurationReport, FailedGeneration, RemovedSample, StageCount
 
 RANKING_JURY = "preference ranking"  # the report's name for the jury that ranked the preference candidates
@@ -185,7 +186,7 @@ def curate(
     config: DatasetGenerationConfig,
     embed: EmbedFunction | None,
     previous: Sequence[Sample] = (),
-    usage: dict[str, float] | None = None,
+    usage: UsageReport | None = None,
     dropped: Sequence[RemovedSample] = (),
     answers_generated: int = 0,
     answers_truncated: int = 0,
@@ -198,7 +199,7 @@ def curate(
         previous_version_samples=len(previous),
         generation_failures=len(failures),
         failures_by_reason=dict(Counter(f.kind for f in failures)),
-        usage=usage or {},
+        usage=usage,
         dropped_at_generation=dict(Counter(r.reason for r in dropped)),
         answers_generated=answers_generated,
         answers_truncated=answers_truncated,

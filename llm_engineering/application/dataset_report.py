@@ -163,8 +163,9 @@ def _report_sections(report: CurationReport, dataset: DatasetDict, kind: str) ->
     for stage, jury in report.judges.items():
         parts.append(_jury(stage, jury))
     parts.append(_evolution(report, dataset))
-    if report.usage:
-        rows = "".join(f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in report.usage.items())
+    if report.usage is not None:  # a local model has no concurrency: its None fields are left out
+        used = report.usage.model_dump(exclude_none=True).items()
+        rows = "".join(f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in used)
         parts.append(f"<h2>LLM usage</h2><table>{rows}</table>")
     return parts
 

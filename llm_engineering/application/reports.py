@@ -78,7 +78,7 @@ def summarize(data: BaseModel) -> dict[str, Any]:
             "failure_examples": _failure_examples(data.failures),
             "dropped": len(data.dropped),
             "dropped_by_reason": dict(Counter(r.reason for r in data.dropped)),
-            **{f"llm_{k}": v for k, v in data.usage.items() if v is not None},
+            **{f"llm_{k}": v for k, v in (data.usage.model_dump(exclude_none=True) if data.usage else {}).items()},
         }
         if isinstance(data, GeneratedInstructions):
             summary["extracts"] = data.extracts

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from llm_engineering.domain.evolution import EvolutionReport
 from llm_engineering.domain.judging import JuryReport
+from llm_engineering.domain.llm_usage import UsageReport
 
 
 class InstructionSample(BaseModel):
@@ -96,7 +97,7 @@ class GeneratedInstructions(BaseModel):
     failures: list[FailedGeneration] = []
     dropped: list[RemovedSample] = Field([], description="generated, then dropped for its quality: not a failure")
     extracts: int = 0
-    usage: dict[str, float] = {}
+    usage: UsageReport | None = Field(None, description="what the LLM provider did; None: not recorded")
 
 
 class GeneratedPreferences(BaseModel):
@@ -108,7 +109,7 @@ class GeneratedPreferences(BaseModel):
     answers_generated: int = Field(0, description="answers this step generated (rejected answers or candidates)")
     answers_truncated: int = Field(0, description="of those, cut off by the token budget (finish_reason length)")
     ranking: JuryReport | None = Field(None, description="judge_ranked / reward_ranked: the ranking jury's report")
-    usage: dict[str, float] = {}
+    usage: UsageReport | None = Field(None, description="what the LLM provider did; None: not recorded")
 
 
 class StageCount(BaseModel):
@@ -130,7 +131,7 @@ class CurationReport(BaseModel):
     test: int = 0
     generation_failures: int = 0
     failures_by_reason: dict[str, int] = {}
-    usage: dict[str, float] = {}
+    usage: UsageReport | None = Field(None, description="what the LLM provider did; None: not recorded")
     decontamination: dict[str, dict[str, int]] = {}
     dropped_at_generation: dict[str, int] = Field({}, description="reason -> pairs generated but dropped")
     answers_generated: int = 0

@@ -22,7 +22,7 @@ def generate_instruction_samples(
     provider = build_provider(datasets.llm)
     settings = datasets.instruction_settings()  # what instructions leaves out comes from datasets.llm
     generated = generate_instructions(extracts, provider, settings, datasets.prompts, show_progress=True)
-    generated.usage = provider.usage().model_dump(exclude_none=True)  # a local model has no concurrency
+    generated.usage = provider.usage()
     log_metadata(flat_metadata(summarize(generated)))
     # Past the failure budget the step fails; what it generated, failures and their causes, is kept first.
     keep = kept_as_artifact(generated, "instruction_generation_failures")

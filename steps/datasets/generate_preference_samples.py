@@ -20,7 +20,7 @@ def generate_preference_samples(
     generated = generate_preferences(
         curated_instructions.samples, provider, datasets.preference_settings(), datasets.prompts, show_progress=True
     )
-    generated.usage = provider.usage().model_dump(exclude_none=True)  # a local model has no concurrency
+    generated.usage = provider.usage()
     log_metadata(flat_metadata(summarize(generated)))
     # Past the failure budget the step fails; what it generated, failures and their causes, is kept first.
     keep = kept_as_artifact(generated, "preference_generation_failures")

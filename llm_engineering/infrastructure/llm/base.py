@@ -9,6 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, Field
 
 from llm_engineering.domain.config.llm import LLMConfig
+from llm_engineering.domain.llm_usage import UsageReport  # noqa: F401 - re-exported: the providers report it
 
 
 class ChatRequest(BaseModel):
@@ -45,20 +46,6 @@ class ChatResult(BaseModel):
     def truncated(self) -> bool:
         """Cut off by the token budget, not ended by the model."""
         return self.finish_reason == "length"
-
-
-class UsageReport(BaseModel):
-    """What one provider did so far. `calls` are requests answered by the model, `cached` those the cache answered."""
-
-    calls: int = 0
-    cached: int = 0
-    failed: int = 0
-    retries: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    concurrency: int | None = None  # an endpoint's adaptive limit of requests in flight, at the end
-    lowest_concurrency: int | None = None  # ... and the lowest it went
 
 
 Progressed = Callable[[int], None]  # told how many more requests are answered
