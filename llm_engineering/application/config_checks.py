@@ -8,6 +8,8 @@ them and before any work, and reported the same way (`<file>: invalid configurat
 - every jury member (judge stages, preference ranking, evaluation): its rubric file parses, a reward model folder
   holds a 1-label sequence classifier, a scorer's model resolves;
 - a distill stage's teacher folder or Hub id loads here, and its tokenizer is the student's (same token ids);
+- every lm-eval task (`evaluation.lm_eval.tasks`) is known, and its data local (shipped, local files, or a Hub
+  dataset in the cache) while HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set;
 - every decontamination eval set parses, read by decontamination's own reader (a bad line is named);
 - a local training dataset (`datasets.instruction.path`, `datasets.preference.path`) loads, has both splits and
   columns of an accepted shape that convert (the first rows of each split; the load step converts them all);
@@ -134,6 +136,11 @@ def check_training(parameters: TrainingParameters, findings: Findings) -> None:
     jury = parameters.evaluation.judge.jury
     if jury is not None:
         check_jury("parameters.evaluation.judge.jury", jury, findings)
+    if parameters.evaluation.enabled and parameters.evaluation.lm_eval.enabled:
+        from llm_engineering.application.evaluation.lm_eval_harness import task_problems
+
+        for index, problem in task_problems(parameters.evaluation.lm_eval):  # reads task YAMLs and cache folders
+            findings.errors.append((f"parameters.evaluation.lm_eval.tasks.{index}", problem))
     from llm_engineering.application.training.reward_functions import RewardFunctionError, check_reward_specs
 
     for index, stage in enumerate(parameters.stages):

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from llm_engineering.domain.config.base import StrictModel
 from llm_engineering.domain.config.distill_stage import DistillStageConfig
+from llm_engineering.domain.config.evaluation_blocks import LmEvalConfig, WinRateConfig
 from llm_engineering.domain.config.judging import JuryConfig, LlmMember
 from llm_engineering.domain.config.llm import LLMConfig
 from llm_engineering.domain.config.reward_model_stage import RewardModelStageConfig
@@ -122,6 +123,19 @@ class EvaluationConfig(StrictModel):
     preference_samples: int = Field(32, gt=0, description="held-out pairs for reward accuracy/margin")
     batch_size: int = Field(4, gt=0)
     judge: JudgeConfig = JudgeConfig()
+    lm_eval: LmEvalConfig = Field(LmEvalConfig(), description="lm-evaluation-harness tasks on every evaluated model")
+    win_rate: WinRateConfig = Field(
+        WinRateConfig(), description="the final model's pairwise win rate against the base and production models"
+    )
+
+    @model_validator(mode="after")
+    def _win_rate_has_a_judge(self) -> EvaluationConfig:
+        if self.win_rate.enabled and self.judge.jury_config() is None:
+            raise ValueError(
+                "win_rate.samples needs a judge: set judge.base_url (an OpenAI-compatible judge) or judge.jury "
+                "(e.g. the bundled local model: {members: [{kind: llm, name: local}]})"
+            )
+        return self
 
 
 class PromotionConfig(StrictModel):
