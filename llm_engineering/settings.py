@@ -18,6 +18,11 @@ class Settings(BaseSettings):
     # Where embedded Qdrant, the LLM response cache, converted models and exports live.
     data_dir: Path = Field(Path("data"), validation_alias=AliasChoices("LLM_ENGINEERING_DATA_DIR", "data_dir"))
 
+    # How often a long loop prints its progress line when the output is not a terminal (a log, CI, a pipe).
+    progress_interval_s: float = Field(
+        30.0, ge=0, validation_alias=AliasChoices("LLM_ENGINEERING_PROGRESS_INTERVAL_S", "progress_interval_s")
+    )
+
     openai_api_key: SecretStr | None = None
     qdrant_api_key: SecretStr | None = None
     hf_token: SecretStr | None = None

@@ -21,6 +21,7 @@ from llm_engineering.domain.documents import Chunk, EmbeddingSummary, RawDocumen
 from llm_engineering.infrastructure.embedder import Embedder, resolve_model_path
 from llm_engineering.infrastructure.interruption import raise_if_stop_requested
 from llm_engineering.infrastructure.model_identity import folder_identity
+from llm_engineering.infrastructure.progress import Progress
 from llm_engineering.infrastructure.qdrant import ChunkStore
 
 
@@ -64,20 +65,23 @@ def embed_and_store(
     completed = {d for d in {c.document_id for c in chunks} if remaining_by_document[d] == 0}
     _mark(store, completed, fingerprint, documents_meta)
 
-    progress = _progress(len(todo), config.show_progress)
-    for start in range(0, len(todo), round_size):
-        raise_if_stop_requested(f"between embedding rounds ({start} of {len(todo)} chunks stored)")
-        batch = todo[start : start + round_size]
-        vectors = embedder.encode([c.text for c in batch])
-        store.upsert_chunks([c.chunk_id for c in batch], vectors.tolist(), [_payload(c) for c in batch])
-        finished = set()
-        for chunk in batch:
-            remaining_by_document[chunk.document_id] -= 1
-            if remaining_by_document[chunk.document_id] == 0:
-                finished.add(chunk.document_id)
-        _mark(store, finished, fingerprint, documents_meta)
-        completed |= finished
-        progress(len(batch))
+    # Not a bare tqdm on stderr: ZenML files every stderr line of a step at ERROR level.
+    enabled = config.show_progress and bool(todo)
+    with Progress(len(chunks), "embedding", "chunk", done=len(chunks) - len(todo), done_as="already stored",
+                  enabled=enabled) as progress:  # fmt: skip
+        for start in range(0, len(todo), round_size):
+            raise_if_stop_requested(f"between embedding rounds ({start} of {len(todo)} chunks stored)")
+            batch = todo[start : start + round_size]
+            vectors = embedder.encode([c.text for c in batch])
+            store.upsert_chunks([c.chunk_id for c in batch], vectors.tolist(), [_payload(c) for c in batch])
+            finished = set()
+            for chunk in batch:
+                remaining_by_document[chunk.document_id] -= 1
+                if remaining_by_document[chunk.document_id] == 0:
+                    finished.add(chunk.document_id)
+            _mark(store, finished, fingerprint, documents_meta)
+            completed |= finished
+            progress.update(len(batch))
     # Every run sweeps all markers, so versions a crash left behind (new one complete, old not yet removed) go too.
     markers = store.scroll_payloads(store.documents_collection)
     stale = superseded(markers)
@@ -159,12 +163,3 @@ def _mark(store: ChunkStore, document_ids: set[str], fingerprint: str, documents
             for d in document_ids
         }
     )
-
-
-def _progress(total: int, enabled: bool):  # noqa: ANN202 - a callable advancing a tqdm bar
-    if not enabled or total == 0:
-        return lambda n: None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, desc="embedding chunks", unit="chunk")
-    return lambda n: (bar.update(n), bar.close() if bar.n >= total else None)

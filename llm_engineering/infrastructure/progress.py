@@ -5,8 +5,8 @@
   towards the total, not towards the speed, so the time left is not absurd. The bar is drawn on the terminal itself,
   not through `sys.stderr`, which ZenML stores line by line, at ERROR level, in the step's logs.
 - Piped or captured (a log file, `| tee`, CI): no redraws. One line on stdout when the first unit is done, then at
-  most every `interval_s` seconds, e.g. `generating (local:...): 48/139 requests (35%), 12.3 s/request, about 18m40s
-  left`.
+  most every `interval_s` seconds (default: LLM_ENGINEERING_PROGRESS_INTERVAL_S, 30), e.g.
+  `generating (local:...): 48/139 requests (35%), 12.3 s/request, about 18m40s left`.
 - Either way, one line on stdout at the end (also in ZenML's stored logs, at INFO): how many, in how long.
 """
 
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-INTERVAL_S = 30.0
+from llm_engineering.settings import get_settings
 
 _terminal_stream: TextIO | None = None
 
@@ -58,7 +58,7 @@ class Progress:
         done: int = 0,
         done_as: str = "done before",
         enabled: bool = True,
-        interval_s: float = INTERVAL_S,
+        interval_s: float | None = None,
         out: Callable[[str], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -66,7 +66,8 @@ class Progress:
         self.n = self.initial = done
         self.postfix = ""
         self.enabled = enabled and total > 0
-        self._interval_s, self._clock = interval_s, clock
+        self._interval_s = get_settings().progress_interval_s if interval_s is None else interval_s
+        self._clock = clock
         self._out = out or (lambda line: print(line, flush=True))
         self._start = clock()
         self._last_line: float | None = None

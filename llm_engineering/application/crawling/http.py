@@ -17,6 +17,7 @@ import httpx
 from llm_engineering.application.crawling.html_extraction import html_metadata
 from llm_engineering.domain.config.feature_engineering import HttpConfig, UrlSource
 from llm_engineering.domain.documents import CrawlFailure, RawDocument, RawDocuments, content_hash
+from llm_engineering.infrastructure.progress import Progress
 
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 section 2.5: parse at least the first 500 KiB, ignore the rest
 
@@ -79,33 +80,37 @@ class HttpCrawler:
     def crawl(self, source: UrlSource, previous: dict[str, RawDocument] | None = None) -> RawDocuments:
         """`previous`: the last crawl's documents by URL; with an ETag or Last-Modified they are
         re-fetched conditionally, and a 304 reuses the document without downloading it again."""
-        from tqdm.auto import tqdm
-
         result = RawDocuments()
         previous = previous or {}
-        # Politeness delays make a long URL list slow by design: show where it stands.
-        for url in tqdm([str(u) for u in source.urls], desc=f"crawling {source.name}", unit="url",
-                        disable=len(source.urls) < 10):  # fmt: skip
-            attempts = 0
-            while True:
-                attempts += 1
-                try:
-                    refusal = self.robots_refusal(url)
-                    if refusal is not None:
-                        raise FetchError(refusal)
-                    document, not_modified = self.fetch(url, source.name, previous.get(url))
-                    result.documents.append(document)
-                    result.not_modified += not_modified
-                    break
-                except FetchError as exc:
-                    if exc.transient and attempts <= self.config.retries:
-                        self._sleep(self.config.backoff_s * 2 ** (attempts - 1))
-                        continue
-                    result.failures.append(
-                        CrawlFailure(source=source.name, location=url, reason=exc.reason, attempts=attempts)
-                    )
-                    break
+        urls = [str(u) for u in source.urls]
+        # Politeness delays make a long URL list slow by design: show where it stands (not a bare tqdm on stderr,
+        # which ZenML files at ERROR level).
+        with Progress(len(urls), f"crawling {source.name}", "url", enabled=len(urls) >= 10) as progress:
+            for url in urls:
+                self._crawl_one(url, source, previous, result)
+                progress.update()
         return result
+
+    def _crawl_one(self, url: str, source: UrlSource, previous: dict[str, RawDocument], result: RawDocuments) -> None:
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                refusal = self.robots_refusal(url)
+                if refusal is not None:
+                    raise FetchError(refusal)
+                document, not_modified = self.fetch(url, source.name, previous.get(url))
+                result.documents.append(document)
+                result.not_modified += not_modified
+                return
+            except FetchError as exc:
+                if exc.transient and attempts <= self.config.retries:
+                    self._sleep(self.config.backoff_s * 2 ** (attempts - 1))
+                    continue
+                result.failures.append(
+                    CrawlFailure(source=source.name, location=url, reason=exc.reason, attempts=attempts)
+                )
+                return
 
     # -- politeness ---------------------------------------------------------------------------
     def _wait_for_host(self, url: str) -> None:
