@@ -11,7 +11,7 @@ from llm_engineering.application.dataset_generation.failure_budget import (
 )
 from llm_engineering.application.dataset_generation.instructions import generate_instructions
 from llm_engineering.application.dataset_generation.parsing import ParseError, parse_question_answer
-from llm_engineering.application.dataset_generation.preferences import generate_preferences
+from llm_engineering.application.dataset_generation.preferences import generate_preferences, length_target
 from llm_engineering.domain.config.dataset_generation import (
     DatasetGenerationConfig,
     ExtractConfig,
@@ -158,6 +158,11 @@ def test_extract_vs_generated_preferences(server, tmp_path, extracts):
     assert pair.prompt == samples[0].instruction and pair.chosen == samples[0].answer
     assert pair.rejected.startswith("Generally speaking")
     assert pair.strategy == "extract_vs_generated"
+    # The rejected answer is asked for the chosen one's length (rounded to ten words): length does not tell them apart
+    asked = [last_user_message(r) for r in server.requests if "Answer in about" in last_user_message(r)]
+    assert [a.rsplit("\n\n", 1)[1] for a in asked] == [length_target(s.answer) for s in samples]
+    assert length_target("one two three") == "Answer in about 10 words."
+    assert length_target(" ".join(["w"] * 96)) == "Answer in about 100 words."
 
 
 def test_judge_ranked_preferences_pick_best_and_worst(server, tmp_path, extracts):

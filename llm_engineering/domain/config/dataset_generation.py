@@ -94,6 +94,12 @@ class PreferenceGenerationConfig(StrictModel):
         description="budget of each generated answer (one cut off here is dropped); left out: "
         "datasets.llm.max_new_tokens",
     )
+    match_chosen_length: bool = Field(
+        True,
+        description="extract_vs_generated: ask for about as many words as the chosen answer ('Answer in about N "
+        "words.'), so a pair differs in grounding rather than length (else DPO can learn 'longer wins'), and a small "
+        "model ends its answer instead of running into max_new_tokens",
+    )
     jury: JuryConfig | None = Field(
         None,
         description="judge_ranked: who ranks the candidates (any jury: LLM judges, a reward model, cheap scorers). "
@@ -126,6 +132,33 @@ class DatasetHubConfig(StrictModel):
     private: bool = True
 
 
+class ExplorationConfig(StrictModel):
+    """The exploration report of each published dataset version (statistics, topic map, review sample): the
+    feature pipeline's last step. It never fails a run: an error is reported in the exploration artifact."""
+
+    enabled: bool = True
+    review_per_cluster: int = Field(
+        5, ge=0, description="samples per cluster (per source when not clustered) in the review CSV; 0: no CSV"
+    )
+    min_samples_to_cluster: int = Field(
+        30, ge=10, description="fewer samples: no topic map (the report says so), statistics only"
+    )
+    min_cluster_size: int = Field(5, ge=2, description="HDBSCAN: the smallest group that counts as a topic")
+    neighbors: int = Field(15, ge=2, description="UMAP n_neighbors: larger sees broader topics")
+    vectors: Literal["chunks", "samples"] = Field(
+        "chunks",
+        description="chunks: a sample's chunk vector from Qdrant (no embedding work), the sample's own text embedded "
+        "only where none is found; samples: embed every sample's instruction and answer",
+    )
+    tokenizer: Literal["embedding", "whitespace"] = Field(
+        "embedding",
+        description="what counts tokens: embedding (the embedding model's tokenizer, which chunking counts with) or "
+        "whitespace (words)",
+    )
+    label_terms: int = Field(4, ge=1, description="top c-TF-IDF terms in a cluster's label")
+    seed: int = Field(42, description="UMAP and sampling seed: the same version gives the same map and sample")
+
+
 class DatasetGenerationConfig(StrictModel):
     enabled: bool = True
     llm: LLMConfig = LLMConfig()
@@ -141,6 +174,7 @@ class DatasetGenerationConfig(StrictModel):
     max_failed_fraction: float = Field(0.5, ge=0, le=1, description="of generations; above it the step fails")
     export_jsonl_dir: Path | None = Field(None, description="also write train/test JSONL files here")
     hub: DatasetHubConfig = DatasetHubConfig()
+    exploration: ExplorationConfig = ExplorationConfig()
 
     # The shape before `curation.stages`: these blocks still work, and become the equivalent list (filters, dedup,
     # decontamination, in that order). Excluded from dumps: a stored config holds the list only.
