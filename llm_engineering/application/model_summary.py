@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_engineering.application.evaluation.scores import COLUMNS, EvaluationReport
+from llm_engineering.application.evaluation.scores import EvaluationReport, column_label, shown_columns
 from llm_engineering.domain.model_summary import EvaluatedModel, ModelVersionSummary, PromotionOutcome, TrainingDataset
 from llm_engineering.infrastructure.model_registry import PromotionDecision
 
@@ -17,7 +17,7 @@ def evaluated_models(report: EvaluationReport | None) -> list[EvaluatedModel]:
         EvaluatedModel(
             model=row.model,
             kind=row.kind,
-            metrics={key: float(getattr(row, key)) for key in COLUMNS if getattr(row, key) is not None},
+            metrics={key: float(value) for key, value in row.metric_values().items()},
         )
         for row in report.scores
     ]
@@ -65,7 +65,7 @@ def promotion_line(summary: ModelVersionSummary) -> str:
 
 
 def evaluated_line(model: EvaluatedModel) -> str:
-    metrics = ", ".join(f"{COLUMNS.get(key, key)} {_value(value)}" for key, value in model.metrics.items())
+    metrics = ", ".join(f"{column_label(key)} {_value(value)}" for key, value in model.metrics.items())
     return f"{model.model} ({model.kind}): {metrics or 'no metrics'}"
 
 
@@ -89,12 +89,12 @@ def render_markdown(summary: ModelVersionSummary) -> str:
         f"Reason: {outcome.reason}",
     ]
     if summary.evaluated:
-        shown = [key for key in COLUMNS if any(key in model.metrics for model in summary.evaluated)]
+        shown = shown_columns([model.metrics for model in summary.evaluated])
         lines += [
             "",
             "## Evaluation",
             "",
-            "| model | " + " | ".join(COLUMNS[key] for key in shown) + " |",
+            "| model | " + " | ".join(column_label(key) for key in shown) + " |",
             "|---|" + "---|" * len(shown),
         ]
         for model in summary.evaluated:

@@ -18,7 +18,13 @@ TINY_RUN = {
             "optimization": {"max_steps": 3, "logging_steps": 1, "save_steps": 2, "learning_rate": 1e-2},
         },
         "dpo": {"max_length": 64, "optimization": {"max_steps": 2, "logging_steps": 1, "save_steps": 2}},
-        "evaluation": {"loss_samples": 4, "generation_samples": 1, "max_new_tokens": 4, "preference_samples": 4},
+        "evaluation": {
+            "loss_samples": 4,
+            "generation_samples": 1,
+            "max_new_tokens": 4,
+            "preference_samples": 4,
+            "lm_eval": {"tasks": ["corpus_qa"], "limit": 2, "batch_size": 8},
+        },  # fmt: skip
         "tracking": {"comet": False},
     },
 }
@@ -71,6 +77,10 @@ def test_training_pipeline_end_to_end(
     metadata = version.run_metadata
     for key in ("base_eval_loss", "sft_eval_loss", "dpo_eval_loss", "dpo_reward_accuracy", "eval_loss"):
         assert isinstance(metadata[key], float), key
+    # The shipped lm-eval task on every evaluated model, 2 docs of 4 choices each: accuracy in halves.
+    for model in ("base_", "sft_", "dpo_", ""):
+        assert metadata[f"{model}lm_eval/corpus_qa/acc"] in (0.0, 0.5, 1.0), model
+    assert metadata["lm_eval/corpus_qa/acc"] == metadata["dpo_lm_eval/corpus_qa/acc"]  # the final model's, unprefixed
     assert metadata["datasets"]["instruction_dataset"]["artifact_id"] == str(instruction.id)
     assert str(version.stage).lower().endswith("production")  # the first version always beats "no production"
     assert metadata["judge_accuracy"] == 2.0 and metadata["judge_style"] == 3.0
@@ -82,6 +92,7 @@ def test_training_pipeline_end_to_end(
     exported = Path(data_dir / "exports" / "tiny-assistant")
     card = (exported / "README.md").read_text()
     assert f"version {instruction.version}" in card and str(preference.id) in card
+    assert f"| lm_eval/corpus_qa/acc | {metadata['lm_eval/corpus_qa/acc']:.4f} |" in card
     assert (exported / "model.safetensors").is_file()  # LoRA merged into full weights
     pushed = hub.repo("model", "stub-user/tiny-assistant")
     assert pushed is not None and pushed.private  # private unless hub.private is false
@@ -99,6 +110,7 @@ def test_training_pipeline_end_to_end(
     assert metadata["promotion"] == "no production version yet"
     assert [(m.model, m.kind) for m in summary.evaluated] == [("base", "base"), ("sft", "sft"), ("dpo", "dpo")]
     assert summary.evaluated[1].metrics["eval_loss"] == metadata["sft_eval_loss"]
+    assert summary.evaluated[0].metrics["lm_eval/corpus_qa/acc"] == metadata["base_lm_eval/corpus_qa/acc"]
     assert summary.metrics == {key: value for key, value in metadata.items() if key in summary.metrics}
     assert "eval_loss" in summary.metrics and summary.exported_stage == "dpo" and summary.run_id == str(run.id)
     assert [d.label for d in summary.datasets] == [f"instruction_dataset:{instruction.version}",
@@ -106,6 +118,10 @@ def test_training_pipeline_end_to_end(
     shown = load_artifact_visualization(summary_version, zen_store=Client().zen_store)
     assert shown.type == "markdown" and "stage **production**" in shown.value
     assert "| dpo (dpo) |" in shown.value and f"| instruction_dataset | {instruction.version} |" in shown.value
+    assert "| lm_eval/corpus_qa/acc_norm |" in shown.value.split("## Evaluation", 1)[1].splitlines()[2]
+    report = run.steps["evaluate_models"].outputs["evaluation_report"][0]
+    comparison = load_artifact_visualization(report, zen_store=Client().zen_store).value
+    assert "lm_eval/corpus_qa/acc" in comparison and "lm-evaluation-harness (corpus_qa 2 docs" in comparison
     assert "Reason: no production version yet" in shown.value
     lineage = model_lineage("tiny-assistant", str(version.number))
     assert lineage.summary == summary and lineage.stage == summary.stage and lineage.metrics == summary.metrics
@@ -116,13 +132,17 @@ def test_training_pipeline_end_to_end(
 
     # Same run from the cache, now with a gate no model can pass: the version is recorded, not promoted.
     gated = yaml.safe_load(config.read_text())
-    gated["parameters"]["promotion"] = {"min_metrics": {"reward_accuracy": 1.5}}
+    gated["parameters"]["promotion"] = {"min_metrics": {"reward_accuracy": 1.5, "lm_eval/corpus_qa/acc": 1.5}}
     config.write_text(yaml.safe_dump(gated))
     run_two = run_pipeline("training", load_for("training", config), no_cache=False)
     assert "completed" in str(run_two.status).lower()
     decision = run_two.steps["promote_model"].outputs["promotion_decision"][0].load()
     assert decision["production"] == pytest.approx(metadata["eval_loss"])
-    assert not decision["promoted"] and decision["reason"].startswith("gates not met: reward_accuracy")
+    acc, reward_accuracy = metadata["lm_eval/corpus_qa/acc"], metadata["reward_accuracy"]
+    assert not decision["promoted"] and decision["reason"] == (  # the YAML lists the gates sorted
+        f"gates not met: lm_eval/corpus_qa/acc {acc:.4f} (needs at least 1.5); reward_accuracy {reward_accuracy:.4f} "
+        "(needs at least 1.5)"
+    )
     assert Client().get_model_version("tiny-assistant", "production").number == version.number
     second = run_two.steps["promote_model"].outputs["model_summary"][0].load()
     assert second.stage is None and not second.promotion.promoted

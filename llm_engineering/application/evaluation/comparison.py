@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llm_engineering.application.evaluation.likelihood import held_out_loss
+from llm_engineering.application.evaluation.lm_eval_harness import check_tasks, run_lm_eval
 from llm_engineering.application.evaluation.rewards import (
     accuracy_on,
     completion_rows,
@@ -50,6 +51,8 @@ def evaluate_models(
     model it started from (an aligned stage's own reference); a reward model reports its own pairwise accuracy."""
     from transformers import AutoTokenizer
 
+    if config.lm_eval.enabled:
+        check_tasks(config.lm_eval)  # an unknown or uncached task fails here, before any model loads
     configs = {stage.name: stage for stage in plan.stages}
     policies = [stage for stage in stages if stage.policy]
     tokenizer = AutoTokenizer.from_pretrained(str(policies[0].model_dir))  # our chat template, as trained
@@ -89,6 +92,8 @@ def evaluate_models(
         row = ModelScores(
             model=name, kind="base" if stage is None else stage.kind, eval_loss=loss, perplexity=perplexity
         )
+        if config.lm_eval.enabled:
+            row.lm_eval, row.lm_eval_seconds = run_lm_eval(model, tokenizer, config.lm_eval)
         if len(generation_split):
             generated = generate_answers(model, tokenizer, generation_split["messages"], config.max_new_tokens)
             row.rouge_l = rouge_l(generated, generation_split["answer"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from llm_engineering.application.evaluation.lm_eval_harness import LmEvalScore
 from llm_engineering.domain.judging import JuryReport
 
 COLUMNS = {
@@ -35,6 +36,26 @@ class ModelScores(BaseModel):
     judge_style: float | None = None
     judge_unjudged: int | None = None  # answers fewer than the quorum of judges scored: counted, never guessed
     judge_dimensions: dict[str, float] = {}  # "<member>_<dimension>" -> its mean over this model's answers
+    lm_eval: list[LmEvalScore] = []  # lm-evaluation-harness scores of this model (evaluation.lm_eval.tasks)
+    lm_eval_seconds: float | None = None  # lm-eval's wall time on this model
+
+    def metric_values(self) -> dict[str, float]:
+        """Its measured COLUMNS, then its lm-eval scores as `lm_eval/<task>/<metric>`."""
+        values = {key: getattr(self, key) for key in COLUMNS if getattr(self, key) is not None}
+        return values | {f"{LM_EVAL_PREFIX}{score.name}": score.value for score in self.lm_eval}
+
+
+LM_EVAL_PREFIX = "lm_eval/"
+
+
+def column_label(key: str) -> str:
+    return COLUMNS.get(key, key)
+
+
+def shown_columns(rows: list[dict[str, float]]) -> list[str]:
+    """The metric keys any row has: COLUMNS in their order, then the lm-eval scores in first-seen order."""
+    keys = [key for key in COLUMNS if any(key in row for row in rows)]
+    return keys + list(dict.fromkeys(key for row in rows for key in row if key.startswith(LM_EVAL_PREFIX)))
 
 
 class GeneratedAnswer(BaseModel):
@@ -65,19 +86,14 @@ class EvaluationReport(BaseModel):
         """Flat `<model>_<metric>` numbers for metadata and trackers; the final model's also unprefixed."""
         flat: dict[str, float] = {}
         for row in self.scores:
-            for key in COLUMNS:
-                value = getattr(row, key)
-                if value is not None:
-                    flat[f"{row.model}_{key}"] = value
-        for key in COLUMNS:
-            value = getattr(self.final(), key)
-            if value is not None:
-                flat[key] = value
+            flat.update({f"{row.model}_{key}": value for key, value in row.metric_values().items()})
+        flat.update(self.final().metric_values())
         return flat
 
 
 def render_markdown(report: EvaluationReport) -> str:
-    shown = [key for key in COLUMNS if any(getattr(row, key) is not None for row in report.scores)]
+    values = [row.metric_values() for row in report.scores]
+    shown = shown_columns(values)
     lines = [
         "# Evaluation: " + " vs ".join(row.model for row in report.scores),
         "",
@@ -86,12 +102,19 @@ def render_markdown(report: EvaluationReport) -> str:
         f"pairs ({report.length_controlled_pairs} with both answers complete and within 1.5x in length: the "
         "length-controlled accuracy); a reward model's accuracy is its own score of chosen over rejected.",
         "",
-        "| model | " + " | ".join(COLUMNS[key] for key in shown) + " |",
+        "| model | " + " | ".join(column_label(key) for key in shown) + " |",
         "|---|" + "---|" * len(shown),
     ]
-    for row in report.scores:
-        cells = [_cell(getattr(row, key)) for key in shown]
+    for row, row_values in zip(report.scores, values, strict=True):
+        stderrs = {f"{LM_EVAL_PREFIX}{score.name}": score.stderr for score in row.lm_eval}
+        cells = [_cell(row_values.get(key)) + _stderr(stderrs.get(key)) for key in shown]
         lines.append(f"| {row.model} ({row.kind}) | " + " | ".join(cells) + " |")
+    timed = [row for row in report.scores if row.lm_eval_seconds is not None]
+    if timed:
+        first = next(row for row in timed if row.lm_eval)
+        docs = ", ".join(f"{task} {count} docs" for task, count in {s.task: s.samples for s in first.lm_eval}.items())
+        seconds = ", ".join(f"{row.model} {row.lm_eval_seconds:.1f} s" for row in timed)
+        lines += ["", f"lm-evaluation-harness ({docs}; ± its standard error): {seconds}"]
     if report.reward_reference:
         references = ", ".join(
             f"{m} vs {ref} (beta {report.reward_beta.get(m, 0.0)})" for m, ref in report.reward_reference.items()
@@ -109,6 +132,10 @@ def render_markdown(report: EvaluationReport) -> str:
         for answer in report.answers:
             lines.append(f"- **{answer.model}** — _{answer.instruction[:120]}_ → {answer.answer[:300]!r}")
     return "\n".join(lines) + "\n"
+
+
+def _stderr(value: float | None) -> str:
+    return "" if value is None else f" ± {value:.4f}"
 
 
 def _cell(value: float | None) -> str:
