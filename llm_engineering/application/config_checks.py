@@ -10,6 +10,8 @@ them and before any work, and reported the same way (`<file>: invalid configurat
 - a distill stage's teacher folder or Hub id loads here, and its tokenizer is the student's (same token ids);
 - every lm-eval task (`evaluation.lm_eval.tasks`) is known, and its data local (shipped, local files, or a Hub
   dataset in the cache) while HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set;
+- `export.gguf`: llama.cpp's converter is unpacked in the venv, and for k-quants (q4_k_m, ...) its quantizer
+  (llama-cpp-python) is importable;
 - every decontamination eval set parses, read by decontamination's own reader (a bad line is named);
 - a local training dataset (`datasets.instruction.path`, `datasets.preference.path`) loads, has both splits and
   columns of an accepted shape that convert (the first rows of each split; the load step converts them all);
@@ -154,6 +156,30 @@ def check_training(parameters: TrainingParameters, findings: Findings) -> None:
                     _check_rubric(f"parameters.stages.{index}.rewards.{number}.params.rubric", spec, findings)
         if stage.kind == "distill":
             check_distill_teacher(f"parameters.stages.{index}.teacher", stage.teacher, parameters, findings)
+    check_gguf_export(parameters, findings)
+
+
+def check_gguf_export(parameters: TrainingParameters, findings: Findings) -> None:
+    """export.gguf: llama.cpp's converter is unpacked here, and its quantizer importable for the k-quants."""
+    gguf = parameters.export.gguf
+    if not gguf.enabled:
+        return
+    from llm_engineering.infrastructure.gguf_converter import converter_problem
+    from llm_engineering.infrastructure.gguf_quantizer import quantizer_problem
+
+    problem = converter_problem()
+    if problem is not None:
+        findings.errors.append(("parameters.export.gguf.enabled", problem))
+    quantizer = quantizer_problem()
+    for index, quantization in gguf.needs_quantizer():
+        if quantizer is not None:
+            findings.errors.append(
+                (
+                    f"parameters.export.gguf.quantizations.{index}",
+                    f"{quantization} is written by llama.cpp's quantizer, but {quantizer}; or list only f32, f16, "
+                    "bf16, q8_0 (written by the converter)",
+                )
+            )
 
 
 def _check_rubric(field_name: str, spec: RewardSpec, findings: Findings) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from llm_engineering.application.gguf_export import GgufFile, export_gguf
+from llm_engineering.domain.config.gguf_export import GgufExportConfig
 from llm_engineering.domain.config.training import MERGEABLE_METHODS
 from llm_engineering.infrastructure.causal_lm import (
     TRAINING_INFO,
@@ -58,10 +60,14 @@ class ModelCard(BaseModel):
     run_id: str | None = None
     merged: bool
     lineage: str = Field("", description="markdown: datasets -> chunks -> documents -> sources")
+    gguf: list[GgufFile] = Field([], description="the GGUF files in the folder (export.gguf)")
 
 
-def export_model(trained_dir: Path, target: Path, merge: bool, card: ModelCard) -> Path:
-    """Writes `target` afresh: weights (merged) or adapter, tokenizer, training_info.json, README.md."""
+def export_model(
+    trained_dir: Path, target: Path, merge: bool, card: ModelCard, gguf: GgufExportConfig | None = None
+) -> tuple[Path, ModelCard]:
+    """Writes `target` afresh: weights (merged) or adapter, tokenizer, training_info.json, the GGUF files when
+    `gguf` is enabled, README.md (the card, with the GGUF files listed). Returns the folder and that card."""
     info = read_training_info(trained_dir)
     if target.exists():
         shutil.rmtree(target)
@@ -75,8 +81,10 @@ def export_model(trained_dir: Path, target: Path, merge: bool, card: ModelCard) 
         (target / TRAINING_INFO).write_text(json.dumps({**info.model_dump(), "is_adapter": False}, indent=2))
     else:
         shutil.copytree(trained_dir, target, ignore=shutil.ignore_patterns("training_args.bin", "README.md"))
+    if gguf is not None and gguf.enabled:
+        card = card.model_copy(update={"gguf": export_gguf(target, card.title, gguf)})
     (target / "README.md").write_text(render_model_card(card))
-    return target
+    return target, card
 
 
 CARD_STAGE_METRICS = ("eval_loss", "reward_accuracy", "reward_margin", "heldout_reward_after", "last_train_loss")
@@ -92,12 +100,23 @@ def render_model_card(card: ModelCard) -> str:
         + " |"
         for stage in card.stages
     )
+    gguf = "\n".join(
+        f"| `{f.file}` | {f.quantization} | {f.size_bytes / 2**20:.1f} MiB | `{f.sha256}` |" for f in card.gguf
+    )
+    gguf_section = (
+        "\n## GGUF (llama.cpp, Ollama, LM Studio)\nConverted by llama.cpp's own `convert_hf_to_gguf.py` (k-quants by "
+        "its quantizer) from the merged weights; the chat template travels in the file's metadata. Serve the first "
+        "with `llm-engineering serve`, or run any with `llama-server -m <file>`.\n\n"
+        f"| file | quantization | size | sha256 |\n|---|---|---|---|\n{gguf}\n"
+        if card.gguf
+        else ""
+    )
     not_evaluated = "Not evaluated (evaluation.enabled: false)."
     metrics_table = f"| metric | value |\n|---|---|\n{metrics}" if metrics else not_evaluated
     return f"""---
 base_model: {card.base_model}
 library_name: {"transformers" if card.merged or card.method == "full" else "peft"}
-tags: [llm-engineering, {card.method}, {card.stage}]
+tags: [llm-engineering, {card.method}, {card.stage}{", gguf" if card.gguf else ""}]
 ---
 
 # {card.title}
@@ -113,6 +132,7 @@ holds {weights}, the tokenizer and its ChatML chat template (the one used in tra
 ## Training data
 {datasets}
 {f"{chr(10)}### Lineage{chr(10)}{chr(10)}{card.lineage}{chr(10)}" if card.lineage else ""}
+{gguf_section}
 ## Metrics (held-out)
 {metrics_table}
 

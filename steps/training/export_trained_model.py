@@ -54,10 +54,13 @@ def export_trained_model(
         run_id=str(context.pipeline_run.id),
         merged=merges(info, merge_for_export),
     )
-    folder = export_model(final.model_dir, Path(target), merge_for_export, card)
+    folder, card = export_model(final.model_dir, Path(target), merge_for_export, card, export.gguf)
     hub_url = None
     if hub.model_repo and settings.hf_token is not None:
         hub_url = push_folder(folder, hub.model_repo, settings.hf_token, hub.private, f"run {context.pipeline_run.id}")
-    record = {"folder": str(folder), "merged": card.merged, "stage": final.name, "hub_url": hub_url}
+    record = {
+        "folder": str(folder), "merged": card.merged, "stage": final.name, "hub_url": hub_url,
+        "gguf": [file.model_dump() for file in card.gguf],  # what `llm-engineering serve` serves
+    }  # fmt: skip
     log_metadata(record)
     return record

@@ -99,7 +99,7 @@ def test_sft_then_dpo_lora_exports_a_merged_model_that_loads_offline(tiny_model_
         config={},
         merged=True,
     )
-    exported = export_model(dpo.model_dir, tmp_path / "export", merge=True, card=card)
+    exported, _ = export_model(dpo.model_dir, tmp_path / "export", merge=True, card=card)
 
     assert "`instruction_dataset` version 7 (artifact version id abc-123)" in (exported / "README.md").read_text()
     merged = AutoModelForCausalLM.from_pretrained(str(exported), local_files_only=True)

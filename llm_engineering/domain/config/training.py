@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from llm_engineering.domain.config.base import StrictModel
 from llm_engineering.domain.config.distill_stage import DistillStageConfig
 from llm_engineering.domain.config.evaluation_blocks import LmEvalConfig, WinRateConfig
+from llm_engineering.domain.config.gguf_export import GgufExportConfig
 from llm_engineering.domain.config.judging import JuryConfig, LlmMember
 from llm_engineering.domain.config.llm import LLMConfig
 from llm_engineering.domain.config.reward_model_stage import RewardModelStageConfig
@@ -150,6 +151,9 @@ class PromotionConfig(StrictModel):
 
 class ExportConfig(StrictModel):
     folder: Path | None = Field(None, description="defaults to <data_dir>/exports/<model name>")
+    gguf: GgufExportConfig = Field(
+        GgufExportConfig(), description="GGUF files of the final model, next to its merged safetensors weights"
+    )
 
 
 class HubConfig(StrictModel):
@@ -321,6 +325,28 @@ class TrainingParameters(StrictModel):
             fit_plan = getattr(stage, "fit_plan", None)  # a stage's own checks against the list (distill's teacher)
             if fit_plan is not None:
                 fit_plan(index, plan, POLICY_KINDS)
+        return self
+
+    @model_validator(mode="after")
+    def _gguf_needs_full_weights(self) -> TrainingParameters:
+        """llama.cpp's converter reads full weights: a merged adapter or a full fine-tune, never an adapter alone."""
+        if not self.export.gguf.enabled:
+            return self
+        final = self.plan.final_policy()
+        adapter = self.plan.adapter_of(final)
+        if adapter is None or adapter.method == "full":
+            return self
+        if adapter.method not in MERGEABLE_METHODS:
+            raise ValueError(
+                f"export.gguf.enabled: the final stage {final!r} trains a {adapter.method} adapter, which cannot be "
+                "merged into full weights for GGUF; set export.gguf.enabled: false, or use lora, dora, ia3 or full"
+            )
+        if not adapter.merge_for_export:
+            raise ValueError(
+                f"export.gguf.enabled: the final stage {final!r} exports its {adapter.method} adapter unmerged "
+                "(adapter.merge_for_export: false), and GGUF needs full weights; set merge_for_export: true or "
+                "export.gguf.enabled: false"
+            )
         return self
 
     def step_ids(self) -> list[str]:
