@@ -14,6 +14,7 @@ from steps.clean.clean_documents import clean_documents
 from steps.clean.select_changed_documents import select_changed_documents
 from steps.crawl.crawl_sources import crawl_sources
 from steps.datasets.curate_samples import curate_instruction_samples, curate_preference_samples
+from steps.datasets.explore_datasets import explore_datasets
 from steps.datasets.generate_instruction_samples import generate_instruction_samples
 from steps.datasets.generate_preference_samples import generate_preference_samples
 from steps.datasets.mark_documents_generated import mark_documents_generated
@@ -46,10 +47,14 @@ def feature_engineering(
     curated_instructions = curate_instruction_samples(generated_instructions, datasets, embedding, last_instructions)
     generated_preferences = generate_preference_samples(curated_instructions, datasets)
     curated_preferences = curate_preference_samples(generated_preferences, datasets, embedding, last_preferences)
+    # What reviewers rejected (`llm-engineering review import`): left out of the next versions.
+    review_verdicts = find_artifact_version("review_verdicts")
     dataset_publication, _, _ = publish_datasets(
-        curated_instructions, curated_preferences, datasets, last_instructions, last_preferences
+        curated_instructions, curated_preferences, datasets, last_instructions, last_preferences, review_verdicts
     )
     mark_documents_generated(dataset_publication, generation_chunks, chunking, embedding, qdrant, datasets)
+    # Last: the datasets are published and their documents marked before exploration (which never fails the run).
+    explore_datasets(dataset_publication, datasets.exploration, embedding, qdrant, after="mark_documents_generated")
 
 
 def _previous_version(name: str):  # noqa: ANN202 - a ZenML artifact version, or None

@@ -138,6 +138,9 @@ class CurationReport(BaseModel):
     answers_truncated: int = Field(0, description="generated answers cut off by the token budget")
     judges: dict[str, JuryReport] = Field({}, description="judge stage name -> its jury's report")
     evolution: dict[str, EvolutionReport] = Field({}, description="evol_instruct stage name -> its report")
+    reviewed_out: int = Field(
+        0, description="samples a reviewer rejected (review_verdicts), left out of this version: its `review` stage"
+    )
 
 
 class CuratedInstructions(BaseModel):

@@ -229,6 +229,19 @@ class ChunkStore:
             if offset is None:
                 return payloads
 
+    def vectors_of(self, chunk_ids: Iterable[str]) -> dict[str, list[float]]:
+        """chunk id -> its stored vector, for the ids found (exploration maps samples with their chunk's vector)."""
+        if not self.client.collection_exists(self.collection):
+            return {}
+        ids = list(dict.fromkeys(chunk_ids))
+        vectors: dict[str, list[float]] = {}
+        for start in range(0, len(ids), RETRIEVE_BATCH):
+            records = self.client.retrieve(
+                self.collection, ids=ids[start : start + RETRIEVE_BATCH], with_payload=False, with_vectors=True
+            )
+            vectors.update({str(r.id): list(r.vector) for r in records if isinstance(r.vector, list)})  # type: ignore[arg-type]
+        return vectors
+
     def count(self) -> int:
         if not self.client.collection_exists(self.collection):
             return 0

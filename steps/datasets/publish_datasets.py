@@ -13,6 +13,7 @@ from llm_engineering.application.dataset_publication import dataset_card, export
 from llm_engineering.application.dataset_report import render_dataset_report, render_page
 from llm_engineering.application.dataset_versions import next_versions
 from llm_engineering.domain.config.dataset_generation import DatasetGenerationConfig
+from llm_engineering.domain.exploration import ReviewVerdicts
 from llm_engineering.domain.samples import (
     CuratedInstructions,
     CuratedPreferences,
@@ -32,12 +33,13 @@ def _publish(
 ) -> PublishedDataset:  # fmt: skip
     counts = {"train": len(dataset["train"]), "test": len(dataset["test"]), "new_samples": report.new_samples,
               "previous_version_samples": report.previous_version_samples}  # fmt: skip
-    if report.new_samples == 0:
-        # Versions only grow: nothing new means the latest version already is this one (or there is none).
+    if report.new_samples == 0 and report.reviewed_out == 0:
+        # Nothing new and nothing a reviewer rejected: the latest version already is this one (or there is none).
         return PublishedDataset(name=name, status="unchanged" if previous is not None else "empty", **counts)
     # Beside what the materializer records (rows per split, columns): where the rows came from.
     metadata = {"new_samples": report.new_samples, "previous_version_samples": report.previous_version_samples,
-                "stages": [f"{s.stage}: {s.samples_in} -> {s.samples_out}" for s in report.stages]}  # fmt: skip
+                "stages": [f"{s.stage}: {s.samples_in} -> {s.samples_out}" for s in report.stages],
+                "reviewed_out": report.reviewed_out}  # fmt: skip
     # Saved from inside the step, so it is this step's output (lineage) and exists only when there is something new;
     # its visualization is the version's curation report and first rows.
     with reporting(report):
@@ -69,6 +71,7 @@ def publish_datasets(
     datasets: DatasetGenerationConfig,
     previous_instruction_dataset: DatasetDict | None = None,
     previous_preference_dataset: DatasetDict | None = None,
+    review_verdicts: ReviewVerdicts | None = None,
 ) -> tuple[
     Annotated[DatasetPublication, "dataset_publication"],
     Annotated[RemovedSamples, "contaminated_samples"],
@@ -76,7 +79,7 @@ def publish_datasets(
 ]:
     versions = next_versions(
         curated_instructions, curated_preferences, datasets.split, previous_instruction_dataset,
-        previous_preference_dataset,
+        previous_preference_dataset, review_verdicts,
     )  # fmt: skip
     contaminated = RemovedSamples(
         samples=[
@@ -109,6 +112,7 @@ def publish_datasets(
     log_metadata(
         {
             "contaminated_samples": len(contaminated.samples),
+            "reviewed_out": len(versions.reviewed_out),
             "published": publication.describe(),
             **{f"{d.name}_{k}": v for d in publication.datasets for k, v in d.destinations.items()},
         }

@@ -3,6 +3,7 @@ config against a loopback server: generation, curation, decontamination, split, 
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from html import escape
@@ -12,6 +13,7 @@ import pytest
 from zenml.artifacts.utils import load_artifact_visualization
 from zenml.client import Client
 
+from llm_engineering.application.exploration.review_import import import_review
 from llm_engineering.application.pipeline_runner import load_for, run_pipeline
 from llm_engineering.application.run_config import read_yaml
 from llm_engineering.domain.config.evolution_stage import MUTATIONS
@@ -148,8 +150,26 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
         assert all(r.matched for r in curated.removed if r.stage == "evol_instruct")
         assert "Evolution: evol_instruct" in report and "none evolved: preference pairs are passed through" in report
 
+        # Each published version has its exploration: an artifact whose dashboard visualization is the report (too few
+        # samples here to map topics: the report says so and shows the statistics) and whose review sample is a CSV.
+        for name in ("instruction_dataset", "preference_dataset"):
+            version = dataset(name)
+            explored = dataset(f"{name}_exploration")
+            assert version.run_metadata["exploration"] == f"{name}_exploration:{explored.version}"
+            exploration = explored.load()
+            assert (exploration.dataset, exploration.version) == (name, str(version.version))
+            assert exploration.statistics.samples == version.run_metadata["samples"] and not exploration.errors
+            shown = load_artifact_visualization(explored, zen_store=Client().zen_store)
+            assert shown.type == "html" and f"<h1>{name} version {version.version}: exploration</h1>" in shown.value
+            assert "too few to cluster" in shown.value and "<h2>Token lengths" in shown.value
+            assert "<script" not in shown.value  # the dashboard's frame runs no script
+            review_file = Path(version.run_metadata["review_sample_file"])
+            assert review_file.is_file() and review_file == Path(explored.run_metadata["review_sample_file"])
+        assert [s.name for s in exploration.statistics.sources] == ["articles"]
+
         # Nothing changed: no LLM call, and no new version (the latest stays as it is), which the run says.
         published = dataset("instruction_dataset")
+        explored = dataset("instruction_dataset_exploration")
         run_pipeline("feature_engineering", load_for("feature_engineering", config, settings))
         assert server.request_count == first_calls
         assert dataset("instruction_dataset").id == published.id
@@ -157,6 +177,31 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
             "instruction_dataset: no new samples, no new version (the latest stays as it is)",
             "preference_dataset: no new samples, no new version (the latest stays as it is)",
         ]
+        assert dataset("instruction_dataset_exploration").id == explored.id  # no new version: nothing to explore
+
+        # A reviewer rejects two samples of the instruction review sample and accepts one; the verdicts are recorded on
+        # the version they were drawn from, and importing the same file twice adds nothing.
+        review_file = Path(published.run_metadata["review_sample_file"])
+        lines = review_file.read_text(encoding="utf-8-sig").splitlines()
+        reviewed = tmp_path / "reviewed.csv"
+        with review_file.open(encoding="utf-8-sig", newline="") as source, reviewed.open("w", newline="") as target:
+            rows = list(csv.DictReader(source))
+            assert len(rows) >= 3 and lines[0].endswith("verdict,reason")
+            rows[0].update(verdict="reject", reason="off-topic")
+            rows[1].update(verdict="reject", reason="wrong answer")
+            rows[2].update(verdict="accept")
+            writer = csv.DictWriter(target, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        rejected = {rows[0]["sample_id"]: "review: off-topic", rows[1]["sample_id"]: "review: wrong answer"}
+        imported = import_review(reviewed)
+        assert [(v.dataset, v.version, v.accepted, v.rejected) for v in imported.versions] == [
+            ("instruction_dataset", str(published.version), 1, 2)
+        ]
+        assert imported.new_verdicts == 3 and import_review(reviewed).new_verdicts == 0
+        assert dataset("review_verdicts").version == imported.verdicts_version
+        recorded = dataset("instruction_dataset").run_metadata
+        assert recorded["review"]["rejected"] == 2 and set(recorded["review_rejected"]) == set(rejected)
 
         # One new article: only its extracts are generated, and the version grows by its samples.
         shutil.copy(SAMPLE_CORPUS / "articles" / "gradient-accumulation.md", corpus / "gradient-accumulation.md")
@@ -169,8 +214,14 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
         latest = dataset("instruction_dataset")
         grown = latest.load()
         assert latest.run_metadata["previous_version_samples"] == len(everything)
-        assert sum(len(s) for s in grown.values()) == len(everything) + latest.run_metadata["new_samples"]
-        assert latest.run_metadata["new_samples"] > 0
+        # ... without the two samples the reviewer rejected, each counted under its reason in the version's report
+        assert sum(len(s) for s in grown.values()) == len(everything) - 2 + latest.run_metadata["new_samples"]
+        assert latest.run_metadata["new_samples"] > 0 and latest.run_metadata["reviewed_out"] == 2
+        assert not set(rejected) & {i for split in grown.values() for i in split["sample_id"]}
+        shown = load_artifact_visualization(latest, zen_store=Client().zen_store).value
+        review_row = shown[shown.index("<td>review</td>") :].split("</tr>")[0]  # the curation stages' last row
+        assert "review: off-topic: 1" in review_row and "review: wrong answer: 1" in review_row
+        assert dataset("instruction_dataset_exploration").load().version == str(latest.version)
         # lineage: the publishing step read the previous dataset version
         producer = Client().get_run_step(latest.producer_step_run_id)
         assert "previous_instruction_dataset" in producer.inputs

@@ -91,8 +91,8 @@ def test_an_unknown_step_name_lists_the_pipelines_steps(tmp_path):
         f"{path}: invalid configuration\n"
         "  steps.embed_and_lod: not a step of the feature_engineering pipeline; its steps: chunk_documents, "
         "clean_documents, crawl_sources, curate_instruction_samples, curate_preference_samples, embed_and_load, "
-        "generate_instruction_samples, generate_preference_samples, mark_documents_generated, publish_datasets, "
-        "select_changed_documents, select_generation_chunks"
+        "explore_datasets, generate_instruction_samples, generate_preference_samples, mark_documents_generated, "
+        "publish_datasets, select_changed_documents, select_generation_chunks"
     )
 
 
