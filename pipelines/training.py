@@ -1,4 +1,4 @@
-from zenml import Model, pipeline
+from zenml import Model, get_pipeline_context, pipeline
 
 from llm_engineering.domain.config.training import (
     BaseModelConfig,
@@ -13,6 +13,8 @@ from llm_engineering.domain.config.training import (
     TrackingConfig,
     TrainingStage,
 )
+from llm_engineering.domain.win_rate import WinRateOpponents
+from llm_engineering.infrastructure.production_model import find_production_model
 from llm_engineering.infrastructure.zenml.artifacts import (
     PIN_ANOTHER_TRAINING_DATASET,
     check_dataset_version,
@@ -72,8 +74,11 @@ def training(
             reward_model = trained[stage.name]
     results = list(trained.values())
     plot_loss_curves(results)
+    opponents = WinRateOpponents()
+    if evaluation.enabled and evaluation.win_rate.enabled and "production" in evaluation.win_rate.against:
+        opponents = find_production_model(get_pipeline_context().model.name, promotion.stage)  # before this run
     report = (
-        evaluate_models(results, plan, instruction_dataset, preference_dataset, base_model, evaluation)
+        evaluate_models(results, plan, instruction_dataset, preference_dataset, base_model, evaluation, opponents)
         if evaluation.enabled
         else None
     )

@@ -115,10 +115,17 @@ def check_jury(prefix: str, jury: JuryConfig, findings: Findings, single: bool =
     for index, member in enumerate(jury.members):
         name = prefix if single else f"{prefix}.members.{index}"
         if member.kind == "llm":
-            try:
-                load_rubric(member.rubric)
-            except RubricError as exc:
-                findings.errors.append((f"{name}.rubric", str(exc)))
+            for key, pairwise in (("rubric", False), ("pairwise_rubric", True)):
+                reference = getattr(member, key)
+                try:
+                    rubric = load_rubric(reference) if reference is not None else None
+                except RubricError as exc:
+                    findings.errors.append((f"{name}.{key}", str(exc)))
+                    continue
+                if rubric is not None and rubric.pairwise != pairwise:
+                    does = "compares two answers" if rubric.pairwise else "scores a single answer"
+                    wanted = "format: winner_line (e.g. pairwise)" if pairwise else "one answer (e.g. accuracy_style)"
+                    findings.errors.append((f"{name}.{key}", f"rubric {reference!r} {does}; {key} needs {wanted}"))
             if member.llm.provider == "local":
                 findings.model(f"{name}.llm.model", member.llm.model, BUNDLED_LLMS, hub=True)
         elif member.kind == "reward_model":

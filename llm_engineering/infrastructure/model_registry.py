@@ -13,13 +13,22 @@ class PromotionDecision(BaseModel):
     reason: str
 
 
-def unmet_gates(metrics: dict[str, float], minimums: dict[str, float], maximums: dict[str, float]) -> list[str]:
-    """Why the candidate may not be promoted whatever production scores; a gate on an unmeasured metric fails."""
+def unmet_gates(
+    metrics: dict[str, float],
+    minimums: dict[str, float],
+    maximums: dict[str, float],
+    waived: dict[str, str] | None = None,
+) -> list[str]:
+    """Why the candidate may not be promoted whatever production scores; a gate on an unmeasured metric fails,
+    unless `waived` says why it cannot be measured (metric -> reason: a win rate against a production model while
+    there is none yet)."""
     gates = [(name, bound, "at least") for name, bound in minimums.items()]
     gates += [(name, bound, "at most") for name, bound in maximums.items()]
     unmet = []
     for name, bound, needed in gates:
         value = metrics.get(name)
+        if value is None and name in (waived or {}):
+            continue
         if value is None:
             unmet.append(f"{name} not measured (needs {needed} {bound})")
         elif (value < bound) if needed == "at least" else (value > bound):

@@ -29,7 +29,12 @@ def promote_model(
         metrics.get(promotion.metric),
         production_metric(model.name, promotion.metric, promotion.stage),
         promotion.lower_is_better,
-        unmet_gates(metrics, promotion.min_metrics, promotion.max_metrics),
+        unmet_gates(
+            metrics,
+            promotion.min_metrics,
+            promotion.max_metrics,
+            waived=evaluation_report.waived_gates() if evaluation_report is not None else {},
+        ),
     )
     log_metadata(
         {**metrics, "datasets": dataset_lineage, "exported_model": exported_model, "promotion": decision.reason},

@@ -40,6 +40,13 @@ def write_config(tmp_path: Path, tiny_model_dir: Path, **overrides: dict) -> Pat
     return path
 
 
+def judge_always_first(body: dict) -> str:
+    """A loopback judge: 2 and 3 on the accuracy_style rubric; the first answer shown wins every pairwise prompt."""
+    from tests.support.openai_server import last_user_message
+
+    return "Winner: A" if "Answer B: " in last_user_message(body) else '{"accuracy": 2, "style": 3}'
+
+
 def test_training_pipeline_end_to_end(
     tmp_path: Path, tiny_model_dir: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -52,24 +59,28 @@ def test_training_pipeline_end_to_end(
     from llm_engineering.application.lineage_rendering import lineage_markdown
     from llm_engineering.application.pipeline_runner import load_for, run_pipeline
     from tests.support.hub_server import HubStubServer, use_stub_endpoint
-    from tests.support.openai_server import OpenAIStubServer
+    from tests.support.openai_server import OpenAIStubServer, last_user_message
 
     instruction = zenml.save_artifact(make_instruction_dataset(), name="instruction_dataset")
     preference = zenml.save_artifact(make_preference_dataset(), name="preference_dataset")
     with (
-        OpenAIStubServer(responder=lambda body: '{"accuracy": 2, "style": 3}') as judge,
+        OpenAIStubServer(responder=judge_always_first) as judge,
         HubStubServer(tokens={"hf_pipeline_token"}) as hub,
     ):
         hub_endpoint = hub.endpoint
         use_stub_endpoint(monkeypatch, hub_endpoint)
         monkeypatch.setenv("HF_TOKEN", "hf_pipeline_token")
-        evaluation = {**TINY_RUN["parameters"]["evaluation"], "judge": {"base_url": judge.base_url, "model": "j"}}
-        config = write_config(
-            tmp_path, tiny_model_dir, evaluation=evaluation, hub={"model_repo": "stub-user/tiny-assistant"}
-        )
+        evaluation = {**TINY_RUN["parameters"]["evaluation"], "judge": {"base_url": judge.base_url, "model": "j"},
+                      "win_rate": {"samples": 2}}  # fmt: skip
+        # The win rate against production is waived while there is none; the one against base passes at 0.5.
+        promotion = {"min_metrics": {"win_rate_vs_base": 0.5, "win_rate_vs_production": 0.9}}
+        config = write_config(tmp_path, tiny_model_dir, evaluation=evaluation, promotion=promotion,
+                              hub={"model_repo": "stub-user/tiny-assistant"})  # fmt: skip
         run = run_pipeline("training", load_for("training", config))
+        pairwise = [body for body in judge.requests if "Answer B: " in last_user_message(body)]
         # One answer per model is judged; identical answers of the tiny models are answered from the cache.
-        assert 1 <= judge.request_count <= 3
+        assert 1 <= len(judge.requests) - len(pairwise) <= 3
+        assert 1 <= len(pairwise) <= 4  # 2 instructions in both orders (identical prompts answered from the cache)
     monkeypatch.delenv("HF_TOKEN")  # the second run below exports without pushing
 
     assert "completed" in str(run.status).lower()
@@ -88,6 +99,12 @@ def test_training_pipeline_end_to_end(
     assert metadata["judge_unjudged"] == 0
     # The tiny pairs are complete and within 1.5x in length ("X is a tool in our pipeline." / "I do not know, sorry!!!")
     assert metadata["dpo_reward_accuracy_length_controlled"] == metadata["dpo_reward_accuracy"]
+    # The judge always prefers the first answer shown: position swapping turns every pair into a tie.
+    assert metadata["win_rate_vs_base"] == 0.5 and metadata["win_rate_vs_base_ties"] == 2
+    assert metadata["win_rate_vs_base_first_position_rate"] == 1.0 and metadata["win_rate_vs_base_flip_rate"] == 1.0
+    assert "win_rate_vs_production" not in metadata
+    skipped = run.steps["evaluate_models"].run_metadata["win_rate_skipped"]
+    assert skipped == {"win_rate_vs_production": "no production version of tiny-assistant yet"}
 
     exported = Path(data_dir / "exports" / "tiny-assistant")
     card = (exported / "README.md").read_text()
@@ -122,6 +139,8 @@ def test_training_pipeline_end_to_end(
     report = run.steps["evaluate_models"].outputs["evaluation_report"][0]
     comparison = load_artifact_visualization(report, zen_store=Client().zen_store).value
     assert "lm_eval/corpus_qa/acc" in comparison and "lm-evaluation-harness (corpus_qa 2 docs" in comparison
+    assert "| dpo | base | 0 / 2 / 0 | 0 | 0.5000 | " in comparison
+    assert "| dpo | production | not measured: no production version of tiny-assistant yet |" in comparison
     assert "Reason: no production version yet" in shown.value
     lineage = model_lineage("tiny-assistant", str(version.number))
     assert lineage.summary == summary and lineage.stage == summary.stage and lineage.metrics == summary.metrics
@@ -130,18 +149,31 @@ def test_training_pipeline_end_to_end(
     trained_on = f"instruction_dataset:{instruction.version}, preference_dataset:{preference.version}"
     assert f"- trained on: {trained_on}" in printed
 
-    # Same run from the cache, now with a gate no model can pass: the version is recorded, not promoted.
+    # Again with DPO retrained (another learning rate; SFT from the cache) and gates no model can pass: the version is
+    # recorded, not promoted. Production is now version 1, whose DPO folder the win rate loads and answers with.
     gated = yaml.safe_load(config.read_text())
-    gated["parameters"]["promotion"] = {"min_metrics": {"reward_accuracy": 1.5, "lm_eval/corpus_qa/acc": 1.5}}
-    config.write_text(yaml.safe_dump(gated))
-    run_two = run_pipeline("training", load_for("training", config), no_cache=False)
+    gated["parameters"]["dpo"]["optimization"]["learning_rate"] = 1.0e-3
+    gated["parameters"]["promotion"] = {
+        "min_metrics": {"reward_accuracy": 1.5, "lm_eval/corpus_qa/acc": 1.5, "win_rate_vs_production": 0.9}
+    }
+    with OpenAIStubServer(responder=judge_always_first) as judge_two:
+        gated["parameters"]["evaluation"]["judge"]["base_url"] = judge_two.base_url
+        config.write_text(yaml.safe_dump(gated))
+        run_two = run_pipeline("training", load_for("training", config), no_cache=False)
     assert "completed" in str(run_two.status).lower()
+    assert run_two.steps["train_sft"].status.value == "cached" and run_two.steps["train_dpo"].status.value != "cached"
     decision = run_two.steps["promote_model"].outputs["promotion_decision"][0].load()
+    measured = run_two.steps["evaluate_models"].run_metadata
+    assert "win_rate_skipped" not in measured  # both opponents measured
+    assert measured["win_rate_vs_production"] == 0.5 and measured["win_rate_vs_production_first_position_rate"] == 1.0
+    report_two = run_two.steps["evaluate_models"].outputs["evaluation_report"][0].load()
+    production_row = report_two.win_rates[1]
+    assert production_row.opponent_model == f"production version {version.number} (dpo)"
     assert decision["production"] == pytest.approx(metadata["eval_loss"])
-    acc, reward_accuracy = metadata["lm_eval/corpus_qa/acc"], metadata["reward_accuracy"]
+    acc, reward_accuracy = measured["lm_eval/corpus_qa/acc"], measured["reward_accuracy"]
     assert not decision["promoted"] and decision["reason"] == (  # the YAML lists the gates sorted
         f"gates not met: lm_eval/corpus_qa/acc {acc:.4f} (needs at least 1.5); reward_accuracy {reward_accuracy:.4f} "
-        "(needs at least 1.5)"
+        "(needs at least 1.5); win_rate_vs_production 0.5000 (needs at least 0.9)"
     )
     assert Client().get_model_version("tiny-assistant", "production").number == version.number
     second = run_two.steps["promote_model"].outputs["model_summary"][0].load()

@@ -235,7 +235,7 @@ def test_every_jury_member_is_checked_before_any_work(tmp_path):
     jury = "parameters.datasets.curation.stages.1.jury.members"
     assert error_for(config).splitlines()[1:] == [
         f"  {jury}.0.rubric: rubric {str(tmp_path / 'no-rubric.txt')!r}: neither a shipped rubric (accuracy_style, "
-        "multi_dimension, reward_score, grounded) nor an existing file",
+        "multi_dimension, reward_score, grounded, pairwise) nor an existing file",
         f"  {jury}.0.llm.model: unknown bundled model 'bundled:nope'; known: bundled:SmolLM2-135M-Instruct",
         f"  {jury}.1.folder: reward model folder {tmp_path / 'no-folder'} does not exist",
         f"  {jury}.2.folder: reward model folder {causal} holds a LlamaForCausalLM, not a sequence classifier with "
@@ -253,9 +253,9 @@ def test_every_jury_member_is_checked_before_any_work(tmp_path):
     config = write(tmp_path / "training.yaml", training)
     assert error_for(config, TrainingParameters).splitlines()[1:] == [
         "  parameters.evaluation.judge.jury.members.0.rubric: rubric 'accuracy_styl': neither a shipped rubric "
-        "(accuracy_style, multi_dimension, reward_score, grounded) nor an existing file",
+        "(accuracy_style, multi_dimension, reward_score, grounded, pairwise) nor an existing file",
         "  parameters.stages.1.rewards.0.params.rubric: rubric 'nope': neither a shipped rubric (accuracy_style, "
-        "multi_dimension, reward_score, grounded) nor an existing file",
+        "multi_dimension, reward_score, grounded, pairwise) nor an existing file",
     ]
 
 

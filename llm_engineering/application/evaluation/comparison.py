@@ -17,9 +17,11 @@ from llm_engineering.application.evaluation.rewards import (
 )
 from llm_engineering.application.evaluation.rouge import generate_answers, rouge_l
 from llm_engineering.application.evaluation.scores import EvaluationReport, GeneratedAnswer, ModelScores
+from llm_engineering.application.evaluation.win_rate import judge_win_rate
 from llm_engineering.application.training.data_preparation import build_sft_dataset, cap
 from llm_engineering.domain.config.training import BaseModelConfig, EvaluationConfig, StagePlan
 from llm_engineering.domain.training import TrainedStage
+from llm_engineering.domain.win_rate import WinRateOpponents, WinRateResult
 from llm_engineering.infrastructure.causal_lm import load_base_model, load_trained_model
 
 if TYPE_CHECKING:
@@ -46,9 +48,12 @@ def evaluate_models(
     *,
     device: str = "cpu",
     jury: Jury | None = None,
+    opponents: WinRateOpponents | None = None,
 ) -> EvaluationReport:
     """The base model and every stage that ran, in order. Each policy model's implicit reward is measured against the
-    model it started from (an aligned stage's own reference); a reward model reports its own pairwise accuracy."""
+    model it started from (an aligned stage's own reference); a reward model reports its own pairwise accuracy. With
+    `evaluation.win_rate`, the final policy's answers are judged against the base model's and the production
+    model's (`opponents`)."""
     from transformers import AutoTokenizer
 
     if config.lm_eval.enabled:
@@ -65,6 +70,10 @@ def evaluate_models(
     chosen_rows, rejected_rows = completion_rows(tokenizer, pairs, pair_length) if len(pairs) else ([], [])
     controlled = length_controlled_pairs(pairs["chosen"], pairs["rejected"]) if len(pairs) else []
     pad_id, batch = tokenizer.pad_token_id, config.batch_size
+    final = plan.final_policy()
+    win_split = cap(instruction_dataset["test"], config.win_rate.samples) if config.win_rate.enabled else None
+    win_tokens = config.win_rate.max_new_tokens or config.max_new_tokens
+    win_answers: dict[str, list[str]] = {}  # "base" and the final policy's answers to the win-rate instructions
 
     scores: list[ModelScores] = []
     answers: list[GeneratedAnswer] = []
@@ -94,6 +103,8 @@ def evaluate_models(
         )
         if config.lm_eval.enabled:
             row.lm_eval, row.lm_eval_seconds = run_lm_eval(model, tokenizer, config.lm_eval)
+        if win_split is not None and name in ("base", final):
+            win_answers[name] = generate_answers(model, tokenizer, win_split["messages"], win_tokens)
         if len(generation_split):
             generated = generate_answers(model, tokenizer, generation_split["messages"], config.max_new_tokens)
             row.rouge_l = rouge_l(generated, generation_split["answer"])
@@ -120,6 +131,11 @@ def evaluate_models(
                 row.reward_accuracy_length_controlled = accuracy_on(margins, controlled)
         scores.append(row)
         del model
+    win_rates = (
+        win_rates_of(jury, config, stages, final, win_split, win_answers, opponents or WinRateOpponents(), device)
+        if win_split is not None
+        else []
+    )
     return EvaluationReport(
         scores=scores,
         answers=answers,
@@ -129,7 +145,51 @@ def evaluate_models(
         preference_pairs=len(pairs),
         length_controlled_pairs=len(controlled),
         judge=jury.report() if jury is not None else None,
+        win_rates=win_rates,
     )
+
+
+def win_rates_of(
+    jury: Jury | None,
+    config: EvaluationConfig,
+    stages: list[TrainedStage],
+    final: str,
+    split: Any,
+    answers: dict[str, list[str]],
+    opponents: WinRateOpponents,
+    device: str,
+) -> list[WinRateResult]:
+    """The final policy against each of `win_rate.against`; the production model is loaded here, after the others."""
+    from transformers import AutoTokenizer
+
+    if jury is None:
+        raise ValueError("evaluation.win_rate needs a judge: set evaluation.judge.base_url or evaluation.judge.jury")
+    results = []
+    final_dir = next(stage.model_dir for stage in stages if stage.name == final)
+    for opponent in config.win_rate.against:
+        opponent_model = "base"
+        if opponent == "production":
+            production = opponents.production
+            skipped = opponents.production_missing or "no production model version"
+            if production is not None and production.model_dir.resolve() == final_dir.resolve():
+                skipped = f"production version {production.version} is this very model (the same trained folder)"
+                production = None
+            if production is None:
+                results.append(WinRateResult(model=final, opponent=opponent, skipped=skipped))
+                continue
+            model = load_trained_model(production.model_dir, device=device)
+            production_tokenizer = AutoTokenizer.from_pretrained(str(production.model_dir))
+            tokens = config.win_rate.max_new_tokens or config.max_new_tokens
+            answers[opponent] = generate_answers(model, production_tokenizer, split["messages"], tokens)
+            opponent_model = f"production version {production.version} ({production.stage})"
+            del model
+        results.append(
+            judge_win_rate(
+                jury, split["instruction"], split["answer"], answers[final], answers[opponent], model=final,
+                opponent=opponent, opponent_model=opponent_model, tie_margin=config.win_rate.tie_margin,
+            )
+        )  # fmt: skip
+    return results
 
 
 def judge_answers(jury: Jury, row: ModelScores, split: Any, answers: list[str]) -> None:

@@ -6,6 +6,7 @@ from pydantic import BaseModel
 
 from llm_engineering.application.evaluation.lm_eval_harness import LmEvalScore
 from llm_engineering.domain.judging import JuryReport
+from llm_engineering.domain.win_rate import WinRateResult
 
 COLUMNS = {
     "eval_loss": "held-out loss",
@@ -46,6 +47,7 @@ class ModelScores(BaseModel):
 
 
 LM_EVAL_PREFIX = "lm_eval/"
+WIN_RATE_SUFFIXES = ("ci_low", "ci_high", "wins", "ties", "losses", "unjudged", "flip_rate", "first_position_rate")
 
 
 def column_label(key: str) -> str:
@@ -74,6 +76,7 @@ class EvaluationReport(BaseModel):
     preference_pairs: int
     length_controlled_pairs: int = 0  # of preference_pairs, those both complete and within 1.5x in length
     judge: JuryReport | None = None  # the jury over every model's answers: agreement, usage, unjudged
+    win_rates: list[WinRateResult] = []  # the final model against each opponent (evaluation.win_rate)
 
     def of(self, model: str) -> ModelScores | None:
         return next((row for row in self.scores if row.model == model), None)
@@ -88,7 +91,19 @@ class EvaluationReport(BaseModel):
         for row in self.scores:
             flat.update({f"{row.model}_{key}": value for key, value in row.metric_values().items()})
         flat.update(self.final().metric_values())
+        for result in self.win_rates:
+            flat.update(result.metrics())
         return flat
+
+    def waived_gates(self) -> dict[str, str]:
+        """Win-rate metrics that could not be measured for a reason that is no fault of the model (no production
+        version yet): promotion does not count a gate on them as unmet."""
+        waived: dict[str, str] = {}
+        for result in self.win_rates:
+            if result.skipped is not None:
+                names = [result.metric] + [f"{result.metric}_{suffix}" for suffix in WIN_RATE_SUFFIXES]
+                waived.update(dict.fromkeys(names, result.skipped))
+        return waived
 
 
 def render_markdown(report: EvaluationReport) -> str:
@@ -127,6 +142,25 @@ def render_markdown(report: EvaluationReport) -> str:
             f"; Krippendorff's alpha {_cell(jury.krippendorff_alpha)}" if jury.krippendorff_alpha is not None else ""
         )
         lines += ["", f"Judges: {jury.aggregate} of {members}; {jury.unjudged} answers unjudged{agreement}"]
+    if report.win_rates:
+        header = "| model | against | win / tie / loss | unjudged | win rate | 95% CI (Wilson) | verdict flips on swap "
+        lines += [
+            "",
+            "## Win rate (pairwise, both orders)",
+            "",
+            header + "| prefers the first shown |",
+            "|---" * 8 + "|",
+        ]
+        for result in report.win_rates:
+            if result.skipped is not None:
+                lines.append(f"| {result.model} | {result.opponent} | not measured: {result.skipped} |" + " |" * 5)
+                continue
+            interval = "—" if result.ci_low is None else f"{result.ci_low:.3f}–{result.ci_high:.3f}"
+            lines.append(
+                f"| {result.model} | {result.opponent_model} | {result.wins} / {result.ties} / {result.losses} | "
+                f"{result.unjudged} | {_cell(result.win_rate)} | {interval} | {_cell(result.flip_rate)} | "
+                f"{_cell(result.first_position_rate)} |"
+            )
     if report.answers:
         lines += ["", "## Sample answers (greedy)", ""]
         for answer in report.answers:

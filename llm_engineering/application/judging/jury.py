@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from llm_engineering.application.judging.agreement import krippendorff_alpha, pairwise_spearman
-from llm_engineering.application.judging.members import JudgeItem, Member, Unjudged, Verdict, build_member
+from llm_engineering.application.judging.members import (
+    JudgeItem,
+    JudgePair,
+    Member,
+    Unjudged,
+    Verdict,
+    build_member,
+)
 from llm_engineering.domain.config.judging import JuryConfig
 from llm_engineering.domain.judging import JuryReport, MemberReport
 
@@ -59,6 +66,28 @@ class Jury:
         self._aggregates.extend(v.score for v in verdicts)
         if check:
             self.check([v.score for v in verdicts])
+        return verdicts
+
+    def compare(
+        self, pairs: list[JudgePair], tie_margin: float = 0.0, show_progress: bool = False
+    ) -> list[JuryVerdict]:
+        """One verdict per pair, its score the jury's preference for the first answer in [0, 1] (0.5: a tie): each
+        member's preference (members.Member.prefer), combined as `aggregate` says; majority is the share of members
+        preferring the first answer, a tie counting half. Below the quorum: None. Pairwise verdicts stay out of
+        `report()`'s score agreement, which is about scores of single answers."""
+        per_member = [member.prefer(pairs, tie_margin, show_progress) for member in self.members]
+        verdicts = []
+        for index in range(len(pairs)):
+            given = {m.name: preferences[index] for m, preferences in zip(self.members, per_member, strict=True)}
+            unjudged = {m.name: why for m in self.members if (why := _why(m, index)) is not None}
+            scored = [verdict.score for verdict in given.values() if verdict is not None]
+            if self.config.aggregate == "majority" and len(scored) >= self.config.required_members:
+                preference: float | None = sum(1.0 if p > 0.5 else 0.5 if p == 0.5 else 0.0 for p in scored) / len(
+                    scored
+                )
+            else:
+                preference = self.aggregate(given)
+            verdicts.append(JuryVerdict(preference, given, unjudged))
         return verdicts
 
     def aggregate(self, given: dict[str, Verdict | None]) -> float | None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from llm_engineering.application.judging.rubrics import Rubric, load_rubric
+from llm_engineering.application.judging.rubrics import Rubric, RubricError, load_rubric
 from llm_engineering.domain.config.judging import (
     MEMBER_KINDS,
     DifficultyMember,
@@ -32,6 +32,25 @@ class JudgeItem:
     reference: str = ""  # a reference answer, where there is one (evaluation)
     context: str = ""  # the source text the answer should be grounded in, where there is one
     key: str = ""  # a stable label (sample id): request labels, never part of a cache key
+
+
+@dataclass(frozen=True)
+class JudgePair:
+    """Two answers to one question, to compare: `first` is shown first (answer A), `second` second."""
+
+    question: str
+    first: str
+    second: str
+    reference: str = ""
+    context: str = ""
+    key: str = ""
+
+    def items(self) -> tuple[JudgeItem, JudgeItem]:
+        """Each answer alone, for members that score one answer at a time."""
+        return (
+            JudgeItem(self.question, self.first, self.reference, self.context, f"{self.key}:first"),
+            JudgeItem(self.question, self.second, self.reference, self.context, f"{self.key}:second"),
+        )
 
 
 @dataclass(frozen=True)
@@ -98,6 +117,32 @@ class Member:
     ) -> tuple[list[Verdict | None], list[str | Unjudged | None]]:
         raise NotImplementedError
 
+    def prefer(
+        self, pairs: list[JudgePair], tie_margin: float = 0.0, show_progress: bool = False
+    ) -> list[Verdict | None]:
+        """Per pair, a verdict whose score is the preference for the first answer: 1, 0, or 0.5 for a tie; None:
+        unjudged (`last_unjudged` says why). Here each answer is scored alone and the higher score wins (a difference
+        up to `tie_margin` is a tie), so the order cannot matter; an LLM member with a pairwise rubric overrides it."""
+        if not pairs:
+            self.last_unjudged = []
+            return []
+        firsts, seconds = zip(*(pair.items() for pair in pairs), strict=True)
+        scores = self.score([*firsts, *seconds], show_progress)
+        reasons = self.last_unjudged
+        verdicts: list[Verdict | None] = []
+        unjudged: list[Unjudged | None] = []
+        for index, (first, second) in enumerate(zip(scores[: len(pairs)], scores[len(pairs) :], strict=True)):
+            if first is None or second is None:
+                verdicts.append(None)
+                unjudged.append(reasons[index] or reasons[len(pairs) + index])
+                continue
+            difference = first.score - second.score
+            preference = 0.5 if abs(difference) <= tie_margin else float(difference > 0)
+            verdicts.append(Verdict(preference, {"first": first.score, "second": second.score}))
+            unjudged.append(None)
+        self.last_unjudged = unjudged
+        return verdicts
+
     def usage(self) -> UsageReport | None:
         """Calls and tokens of an LLM member; None for the others (local forward passes, timed in stats)."""
         return None
@@ -108,9 +153,28 @@ class LlmJudge(Member):
 
     kind = "llm"
 
-    def __init__(self, config: LlmMember, provider: LLMProvider | None = None, rubric: Rubric | None = None):
+    def __init__(
+        self,
+        config: LlmMember,
+        provider: LLMProvider | None = None,
+        rubric: Rubric | None = None,
+        pairwise_rubric: Rubric | None = None,
+    ):
         super().__init__(config)
         self.rubric = rubric or load_rubric(config.rubric)
+        if self.rubric.pairwise:
+            raise RubricError(
+                f"member {config.name!r}: rubric {config.rubric!r} compares two answers; set it as pairwise_rubric, "
+                "and give `rubric` one that scores a single answer (accuracy_style, ...)"
+            )
+        self.pairwise_rubric = pairwise_rubric or (
+            load_rubric(config.pairwise_rubric) if config.pairwise_rubric is not None else None
+        )
+        if self.pairwise_rubric is not None and not self.pairwise_rubric.pairwise:
+            raise RubricError(
+                f"member {config.name!r}: pairwise_rubric {config.pairwise_rubric!r} scores one answer "
+                "(format json or score_line); a pairwise rubric has `format: winner_line`"
+            )
         self._provider = provider
 
     @property
@@ -158,6 +222,48 @@ class LlmJudge(Member):
                 verdicts.append(Verdict(self.rubric.score(values), {k: float(v) for k, v in values.items()}))
                 reasons.append(None)
         return verdicts, reasons
+
+    def prefer(
+        self, pairs: list[JudgePair], tie_margin: float = 0.0, show_progress: bool = False
+    ) -> list[Verdict | None]:
+        """With a pairwise rubric: both answers in one prompt, one `Winner:` verdict per pair. Without: each answer
+        scored alone by `rubric` (Member.prefer)."""
+        rubric = self.pairwise_rubric
+        if rubric is None or not pairs:
+            return super().prefer(pairs, tie_margin, show_progress)
+        started = time.perf_counter()
+        requests = [
+            ChatRequest(
+                messages=[
+                    {
+                        "role": "user",
+                        "content": rubric.render_pair(p.question, p.first, p.second, p.reference, p.context),
+                    }
+                ],  # fmt: skip
+                temperature=0.0,
+                max_new_tokens=self.config.max_new_tokens,
+                key=f"judge:{self.name}:pair:{p.key or index}",
+            )
+            for index, p in enumerate(pairs)
+        ]
+        verdicts: list[Verdict | None] = []
+        unjudged: list[Unjudged | None] = []
+        for result in self.provider.generate(requests, show_progress=show_progress):
+            preference = rubric.parse_winner(result.text) if result.ok else None
+            if preference is None:
+                reason = Unjudged("unparseable verdict", result.text) if result.ok else Unjudged(
+                    "call failed", result.error or ""
+                )  # fmt: skip
+                self.stats.first_error = self.stats.first_error or (result.error or f"verdict {result.text[:300]!r}")
+                verdicts.append(None)
+                unjudged.append(reason)
+            else:
+                verdicts.append(Verdict(preference, {"preference_first": preference}))
+                unjudged.append(None)
+        self.stats.seconds += time.perf_counter() - started
+        self.stats.count(verdicts, unjudged)
+        self.last_unjudged = unjudged
+        return verdicts
 
     def usage(self) -> UsageReport | None:
         return self.provider.usage() if self._provider is not None else UsageReport()

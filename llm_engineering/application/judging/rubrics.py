@@ -2,6 +2,9 @@
 then the prompt (string.Template: $question, $answer, $reference, $context, and $reference_line / $context_line,
 which are empty when the sample has none).
 
+A pairwise rubric (`format: winner_line`, no dimensions) compares two answers, $answer_a and $answer_b, and its verdict
+is one `Winner: A`, `Winner: B` or `Winner: tie` line; it is parsed as the preference for answer A (1, 0 or 0.5).
+
     ---
     format: json                      # json: {"accuracy": 3, "style": 2}; score_line: one `Score: <n>` line
     dimensions:
@@ -36,9 +39,13 @@ SHIPPED_RUBRICS: dict[str, Path] = {
     "multi_dimension": RUBRICS_DIR / "multi_dimension.txt",
     "reward_score": RUBRICS_DIR / "reward_score.txt",
     "grounded": PROMPTS_DIR / "judge.txt",  # the judge_ranked preference prompt: 1-5, grounded in the extract
+    "pairwise": RUBRICS_DIR / "pairwise.txt",  # two answers, one verdict: the win rate's rubric
 }
 # `Score: 4`, `**Score:** 4`, `score = 4/5`: one line naming the score (markdown emphasis allowed), or a bare number.
 _SCORE_LINE = re.compile(r"^[\s*_#>-]*score[\s*_]*[:=]?[\s*_]*(-?\d+)\b", re.IGNORECASE | re.MULTILINE)
+# `Winner: A`, `**Winner:** tie`, `winner = b`; or the bare verdict alone.
+_WINNER_LINE = re.compile(r"^[\s*_#>-]*winner[\s*_]*[:=]?[\s*_`]*(a|b|tie)\b", re.IGNORECASE | re.MULTILINE)
+WINNER_PREFERENCE = {"a": 1.0, "b": 0.0, "tie": 0.5}  # the preference for answer A
 
 
 class RubricError(ValueError):
@@ -52,8 +59,8 @@ class Dimension(StrictModel):
 
 
 class RubricHeader(StrictModel):
-    format: Literal["json", "score_line"] = "json"
-    dimensions: dict[str, Dimension] = Field(min_length=1)
+    format: Literal["json", "score_line", "winner_line"] = "json"
+    dimensions: dict[str, Dimension] = Field({}, description="what is scored; none for a pairwise (winner_line) rubric")
 
 
 @dataclass(frozen=True)
@@ -66,8 +73,26 @@ class Rubric:
     def dimensions(self) -> dict[str, Dimension]:
         return self.header.dimensions
 
-    def render(self, question: str, answer: str, reference: str = "", context: str = "") -> str:
+    @property
+    def pairwise(self) -> bool:
+        return self.header.format == "winner_line"
+
+    def render_pair(self, question: str, answer_a: str, answer_b: str, reference: str = "", context: str = "") -> str:
+        return self.render(question, "", reference, context, answer_a=answer_a, answer_b=answer_b)
+
+    def parse_winner(self, text: str) -> float | None:
+        """A pairwise verdict as the preference for answer A (1, 0, or 0.5 for a tie); None unless exactly one verdict
+        is given (two different ones are no verdict)."""
+        found = {match.lower() for match in _WINNER_LINE.findall(text)}
+        if not found:
+            bare = re.fullmatch(r"[\s*_`]*(a|b|tie)[\s*_`.]*", text, re.IGNORECASE)
+            found = {bare.group(1).lower()} if bare else set()
+        return WINNER_PREFERENCE[found.pop()] if len(found) == 1 else None
+
+    def render(self, question: str, answer: str, reference: str = "", context: str = "", **answers: str) -> str:
+        """The prompt; `answers`: a pairwise rubric's answer_a and answer_b."""
         return self.template.safe_substitute(
+            answers,
             question=question,
             answer=answer,
             reference=reference,
@@ -143,6 +168,12 @@ def _load(path: str, _mtime: float) -> Rubric:
         header = RubricHeader.model_validate(yaml.safe_load(front) or {})
     except (yaml.YAMLError, ValidationError) as error:
         raise RubricError(f"rubric {path}: bad front matter: {error}") from error
+    if header.format == "winner_line":
+        if header.dimensions:
+            raise RubricError(f"rubric {path}: a winner_line (pairwise) rubric has no dimensions")
+        return Rubric(name, header, Template(body))
+    if not header.dimensions:
+        raise RubricError(f"rubric {path}: its front matter names no dimensions")
     for dimension, spec in header.dimensions.items():
         if spec.max <= spec.min:
             raise RubricError(f"rubric {path}: dimension {dimension!r} needs max > min")

@@ -52,6 +52,11 @@ class LlmMember(MemberBase):
     max_new_tokens: int | None = Field(
         None, gt=0, description="the verdict's token budget; unset: `llm.max_new_tokens` (96 by default)"
     )
+    pairwise_rubric: str | None = Field(
+        "pairwise",
+        description="the rubric that compares two answers in one prompt (evaluation's win rate): a shipped one "
+        "(pairwise) or a file with `format: winner_line`; null: compare the two answers' `rubric` scores",
+    )
 
 
 class RewardModelMember(MemberBase):
