@@ -40,6 +40,7 @@ HELP = (
     "  llm-engineering run training -c configs/training.yaml\n"
     "  llm-engineering schedule --config configs/schedule.yaml --once\n"
     "  llm-engineering lineage instruction_dataset\n"
+    "  llm-engineering explore instruction_dataset --version 3\n"
     "  llm-engineering dashboard"
 )
 
@@ -270,6 +271,88 @@ def lineage(
         typer.echo(lineage_markdown(result))
     else:
         Console(width=max(Console().width, 160)).print(lineage_tree(result))
+
+
+@app.command()
+def explore(
+    artifact: str = typer.Argument(..., help="a dataset artifact: instruction_dataset or preference_dataset"),
+    version: str | None = typer.Option(None, "--version", help="its version (default: the latest)"),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="the HTML report (default: exploration-<artifact>-v<version>.html); the review CSV is written beside it "
+        "(<name>.review.csv)",
+    ),
+    config: Path = typer.Option(
+        Path("configs/feature_engineering.yaml"),
+        "--config",
+        "-c",
+        help="feature config whose embedding, qdrant and datasets.exploration blocks explore a version now",
+    ),
+    fresh: bool = typer.Option(False, "--fresh", help="explore again instead of showing what the feature run stored"),
+) -> None:
+    """Print a dataset version's exploration (summary statistics and the cluster table) and write its HTML report
+    and review sample. A version the feature run explored shows that exploration; an older one is explored now.
+
+    Review the CSV (verdict: accept or reject, and a reason), then `llm-engineering review import FILE`: the next
+    feature run leaves the rejected samples out of the next version."""
+    from llm_engineering.application.exploration.lookup import exploration_of
+    from llm_engineering.application.exploration.report_html import render_exploration, render_exploration_page
+    from llm_engineering.application.exploration.review import write_review_csv
+    from llm_engineering.application.exploration.review_import import UnknownDatasetVersion
+    from llm_engineering.application.exploration.terminal import print_exploration
+    from llm_engineering.application.pipeline_runner import load_for
+
+    try:
+        exploration = exploration_of(artifact, version, lambda: load_for("feature_engineering", config, []).parameters,
+                                     fresh)  # fmt: skip
+    except (UnknownDatasetVersion, ConfigError) as exc:
+        _fail(str(exc))
+    print_exploration(exploration, Console(width=max(Console().width, 120)))
+    html = output or Path(f"exploration-{exploration.dataset}-v{exploration.version}.html")
+    review = html.with_suffix(".review.csv")
+    if exploration.review_sample:
+        write_review_csv(exploration.review_sample, review)
+    html.parent.mkdir(parents=True, exist_ok=True)
+    section = render_exploration(exploration, str(review) if exploration.review_sample else None)
+    html.write_text(render_exploration_page([section]), encoding="utf-8")
+    console.print(f"report: [bold]{escape(str(html))}[/]", highlight=False, soft_wrap=True)
+    if exploration.review_sample:
+        console.print(f"review sample: [bold]{escape(str(review))}[/] ({len(exploration.review_sample)} samples); "
+                      f"then `llm-engineering review import {escape(str(review))}`",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+
+
+review_app = typer.Typer(no_args_is_help=True, help="Record the verdicts of a reviewed review sample.")
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("import")
+def review_import(
+    file: Path = typer.Argument(..., help="a review CSV (from `explore` or the feature run) with verdicts filled in"),
+) -> None:
+    """Record a reviewed CSV's verdicts (accept / reject, with a reason) on the dataset version it was drawn from, and
+    in the review_verdicts artifact: the next feature run leaves the rejected samples out of the next version, each
+    counted as `review: <reason>`. Importing the same file again changes nothing."""
+    from llm_engineering.application.exploration.review import ReviewFileError
+    from llm_engineering.application.exploration.review_import import UnknownDatasetVersion, import_review
+
+    try:
+        result = import_review(file)
+    except (ReviewFileError, UnknownDatasetVersion) as exc:
+        _fail(str(exc))
+    for reviewed in result.versions:
+        reasons = ", ".join(f"{reason or 'no reason'}: {n}" for reason, n in reviewed.rejected_by_reason.items())
+        line = f"{reviewed.dataset} version {reviewed.version}: {reviewed.accepted} accepted, {reviewed.rejected} "
+        line += "rejected"
+        console.print(line + (f" ({escape(reasons)})" if reasons else ""), highlight=False)
+    if result.new_verdicts:
+        console.print(f"recorded in review_verdicts version {result.verdicts_version} ({result.new_verdicts} new "
+                      "verdicts); the next feature run leaves the rejected samples out", highlight=False)  # fmt: skip
+    else:
+        console.print(f"already recorded (review_verdicts version {result.verdicts_version}): nothing new",
+                      highlight=False)  # fmt: skip
 
 
 @app.command()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,16 @@ def open_client(config: QdrantConfig) -> Iterator[QdrantClient]:
         yield client
     finally:
         client.close()
+
+
+def chunk_vector_lookup(config: QdrantConfig) -> Callable[[list[str]], dict[str, list[float]]]:
+    """chunk ids -> their stored vectors, opening the client only for the lookup (local mode locks its folder)."""
+
+    def lookup(chunk_ids: list[str]) -> dict[str, list[float]]:
+        with open_client(config) as client:
+            return ChunkStore(client, config.collection).vectors_of(chunk_ids)
+
+    return lookup
 
 
 class ChunkStore:

@@ -11,12 +11,11 @@ import logging
 import zenml.integrations.huggingface.materializers  # noqa: F401 - registers the DatasetDict materializer
 from zenml import log_metadata, save_artifact, step
 
-from llm_engineering.application.exploration.explore import explore_dataset
+from llm_engineering.application.exploration.explore import explore_configured
 from llm_engineering.domain.config.dataset_generation import ExplorationConfig
 from llm_engineering.domain.config.feature_engineering import EmbeddingConfig, QdrantConfig
 from llm_engineering.domain.exploration import DatasetExploration, DatasetStatistics, TopicMap
 from llm_engineering.domain.samples import DatasetPublication, PublishedDataset
-from llm_engineering.infrastructure.embedder import Embedder
 from llm_engineering.infrastructure.zenml.exploration_materializer import ExplorationMaterializer, review_sample_path
 
 logger = logging.getLogger(__name__)
@@ -26,16 +25,6 @@ def exploration_name(dataset: str) -> str:
     return f"{dataset}_exploration"
 
 
-def _chunk_vectors(qdrant: QdrantConfig):  # noqa: ANN202 - chunk ids -> vectors
-    from llm_engineering.infrastructure.qdrant import ChunkStore, open_client
-
-    def lookup(chunk_ids: list[str]) -> dict[str, list[float]]:
-        with open_client(qdrant) as client:  # held only for the lookup: local mode locks its folder
-            return ChunkStore(client, qdrant.collection).vectors_of(chunk_ids)
-
-    return lookup
-
-
 def _explore(published: PublishedDataset, config: ExplorationConfig, embedding: EmbeddingConfig,
              qdrant: QdrantConfig) -> DatasetExploration:  # fmt: skip
     from zenml.client import Client
@@ -43,12 +32,7 @@ def _explore(published: PublishedDataset, config: ExplorationConfig, embedding: 
     version = str(published.version)
     try:
         dataset = Client().get_artifact_version(published.name, version).load()
-        embedder = Embedder(embedding.model, embedding.device, embedding.batch_size)
-        count_tokens, tokenizer = None, "whitespace (words)"
-        if config.tokenizer == "embedding":
-            count_tokens, tokenizer = embedder.tokenizer().count, f"{embedding.model} tokenizer"
-        return explore_dataset(dataset, published.name, version, config, embedder.encode, count_tokens, tokenizer,
-                               _chunk_vectors(qdrant))  # fmt: skip
+        return explore_configured(dataset, published.name, version, config, embedding, qdrant)
     except Exception as exc:  # noqa: BLE001 - exploration never fails the run; the artifact says what went wrong
         logger.warning("exploration of %s version %s failed: %r", published.name, version, exc, exc_info=exc)
         error = f"exploration failed: {type(exc).__name__}: {exc}"

@@ -175,3 +175,35 @@ def test_review_csv_round_trip_removes_exactly_the_rejected(tmp_path):
     path.write_text(lines[0] + "\n" + ",".join(rows[0][:-2] + ["maybe", ""]) + "\n", encoding="utf-8")
     with pytest.raises(ReviewFileError, match=r"line 2 .*verdict 'maybe' is not accept or reject"):
         read_review(path)
+
+
+def test_explore_cli_names_an_unknown_artifact_or_version_and_explores_a_saved_one(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+    from zenml import save_artifact
+
+    from llm_engineering.cli import app
+    from tests.conftest import PROJECT_ROOT
+
+    monkeypatch.chdir(PROJECT_ROOT)  # the default --config, configs/feature_engineering.yaml, as shipped
+    missing = CliRunner().invoke(app, ["explore", "no_such_dataset"])
+    assert missing.exit_code == 2 and missing.stderr.strip() == (
+        "error: no artifact named 'no_such_dataset' (a feature run publishes instruction_dataset and "
+        "preference_dataset)"
+    )
+    dataset = instruction_dataset([{"instruction": f"Question {i}?", "answer": f"Answer {i}."} for i in range(6)],
+                                  [{"instruction": "Last?", "answer": "Yes."}])  # fmt: skip
+    saved = save_artifact(dataset, "explored_by_hand")
+    unknown = CliRunner().invoke(app, ["explore", "explored_by_hand", "--version", "99"])
+    assert unknown.exit_code == 2
+    assert (
+        unknown.stderr.strip() == f"error: explored_by_hand has no version '99' (its latest versions: {saved.version})"
+    )
+    # saved outside the feature pipeline: explored now (7 samples: statistics only, said so), HTML and CSV written
+    output = tmp_path / "report.html"
+    shown = CliRunner().invoke(app, ["explore", "explored_by_hand", "-o", str(output)], terminal_width=160)
+    assert shown.exit_code == 0, shown.output
+    assert f"explored_by_hand version {saved.version}: 7 samples (6 train, 1 test)" in shown.stdout
+    assert "topic map: too_few_samples" in shown.stdout and "token lengths" in shown.stdout
+    assert output.is_file() and "<h2>Token lengths" in output.read_text()
+    assert len(read_review(output.with_suffix(".review.csv"))) == 0  # no verdicts yet
+    assert output.with_suffix(".review.csv").read_text(encoding="utf-8-sig").count("\n") == 1 + 5  # 5 per source

@@ -22,6 +22,7 @@ from llm_engineering.application.exploration.statistics import (
 from llm_engineering.application.exploration.topics import TooFewSamples, require_enough_samples, topic_map
 from llm_engineering.application.exploration.vectors import ChunkVectors, Embed, sample_vectors
 from llm_engineering.domain.config.dataset_generation import ExplorationConfig
+from llm_engineering.domain.config.feature_engineering import EmbeddingConfig, QdrantConfig
 from llm_engineering.domain.exploration import DatasetExploration, DatasetStatistics, TopicMap
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,23 @@ def dataset_rows(dataset: DatasetDict) -> list[dict[str, Any]]:
 def kind_of(dataset: DatasetDict) -> str:
     columns = {column for split in dataset.values() for column in split.column_names}
     return "preference" if {"chosen", "rejected"} <= columns else "instruction"
+
+
+def explore_configured(
+    dataset: DatasetDict, name: str, version: str, config: ExplorationConfig, embedding: EmbeddingConfig,
+    qdrant: QdrantConfig,
+) -> DatasetExploration:  # fmt: skip
+    """`explore_dataset` with the feature pipeline's embedder (its tokenizer counts tokens unless `config.tokenizer`
+    is whitespace) and its Qdrant collection's chunk vectors."""
+    from llm_engineering.infrastructure.embedder import Embedder
+    from llm_engineering.infrastructure.qdrant import chunk_vector_lookup
+
+    embedder = Embedder(embedding.model, embedding.device, embedding.batch_size)
+    count, tokenizer = None, WHITESPACE
+    if config.tokenizer == "embedding":
+        count, tokenizer = embedder.tokenizer().count, f"{embedding.model} tokenizer"
+    return explore_dataset(dataset, name, version, config, embedder.encode, count, tokenizer,
+                           chunk_vector_lookup(qdrant))  # fmt: skip
 
 
 def _failure(part: str, exc: BaseException) -> str:
