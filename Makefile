@@ -93,5 +93,9 @@ bench-gpu-train:
 bench-training-stages:
 	$(BIN)/python benchmarks/training_stages.py $(ARGS)
 
+.PHONY: bench-evaluation
+bench-evaluation:
+	$(BIN)/python benchmarks/evaluation_gates.py $(ARGS)
+
 clean:
 	rm -rf data/qdrant data/llm_cache data/training data/exports
