@@ -25,7 +25,13 @@ def config(tmp_path: Path, tiny_model_dir: Path, **parameters: object) -> Path:
                     "max_length": 64,
                     "optimization": {**TINY_OPTIMIZATION, "per_device_train_batch_size": 2},
                 },
-                {"kind": "orpo", "start_from": "sft", "max_length": 64, "optimization": TINY_OPTIMIZATION},
+                {
+                    "kind": "orpo",
+                    "start_from": "sft",
+                    "max_length": 64,
+                    "optimization": TINY_OPTIMIZATION,
+                    "distributed": {"num_processes": 2},
+                },  # launched by its step through accelerate (gloo on CPU)
                 {"kind": "reward_model", "max_length": 64, "optimization": TINY_OPTIMIZATION},
             ],  # fmt: skip
             "evaluation": {"loss_samples": 4, "generation_samples": 1, "max_new_tokens": 4, "preference_samples": 4},
@@ -58,6 +64,8 @@ def test_a_list_of_stages_trains_evaluates_and_exports_the_final_policy(tmp_path
         ("sft", "base", True), ("kto", "sft", True), ("orpo", "sft", True), ("reward_model", "base", False)
     ]  # fmt: skip
     assert read_training_info(trained["orpo"].model_dir).stage == "orpo"
+    processes = {name: run.steps[f"train_{name}"].run_metadata["processes"] for name in names}
+    assert processes == {"sft": 1, "kto_align": 1, "orpo": 2, "reward_model": 1}
     assert trained["sft"].method == "lora" and trained["orpo"].is_adapter
 
     report = run.steps["evaluate_models"].outputs["evaluation_report"][0].load()

@@ -102,6 +102,6 @@ class _TokenCountCheckpoint(TrainerCallback):
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if folder.is_dir():
+        if folder.is_dir() and state.is_world_process_zero:  # the checkpoint's writer (rank 0 of several)
             count = {"total_train_tokens": int(self.trainer._total_train_tokens)}
             (folder / TOKEN_COUNT_FILE).write_text(json.dumps(count))

@@ -46,6 +46,7 @@ from llm_engineering.infrastructure.causal_lm import (
     torch_dtype,
     write_training_info,
 )
+from llm_engineering.infrastructure.distributed import written_by_main_process
 
 
 class TokenizerMismatch(ValueError):
@@ -206,12 +207,11 @@ def train_distill(
     final = output_dir / FINAL_FOLDER
     trained = trainer.accelerator.unwrap_model(trainer.model)
     if start_dir is None:
-        trainer.save_model(str(final))
-        tokenizer.save_pretrained(str(final))
+        trainer.save_model(str(final))  # every process calls it (FSDP gathers the weights); rank 0 writes
         is_adapter = carries_adapter(trained, peft_config)
         info = TrainingInfo(stage=config.kind, method=adapter.method, base_model=base_model.name,
                             is_adapter=is_adapter)  # fmt: skip
-        write_training_info(final, info)
+        written_by_main_process(lambda: (tokenizer.save_pretrained(str(final)), write_training_info(final, info)))
     else:
         save_continued_policy(trained, tokenizer, final, read_training_info(start_dir), config.kind)
 

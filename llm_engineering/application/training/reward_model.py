@@ -38,6 +38,7 @@ from llm_engineering.infrastructure.causal_lm import (
     torch_dtype,
     write_training_info,
 )
+from llm_engineering.infrastructure.distributed import written_by_main_process
 from llm_engineering.infrastructure.reward_scorer import RewardModelScorer, conversation_ids
 
 FINAL_FOLDER = "final"
@@ -102,11 +103,12 @@ def train_reward_model(
     trained = trainer.accelerator.unwrap_model(trainer.model)
     if config.adapter.method != "full":
         trained = trained.merge_and_unload()  # LoRA/DoRA into the backbone; the trained score head replaces the old
-    trained.save_pretrained(str(final))
-    tokenizer.save_pretrained(str(final))
-    write_training_info(
-        final, TrainingInfo(stage=STAGE, method=config.adapter.method, base_model=origin, is_adapter=False)
-    )
+    info = TrainingInfo(stage=STAGE, method=config.adapter.method, base_model=origin, is_adapter=False)
+    # Rank 0 writes; every process then scores the held-out pairs from the folder (rank 0's numbers are returned).
+    written_by_main_process(
+        lambda: (trained.save_pretrained(str(final)), tokenizer.save_pretrained(str(final)),
+                 write_training_info(final, info))
+    )  # fmt: skip
 
     scorer = RewardModelScorer(final, device=device, dtype=base_model.dtype, max_length=config.max_length)
     metrics.update(pairwise_accuracy(scorer, test_split, optimization.per_device_eval_batch_size))

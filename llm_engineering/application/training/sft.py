@@ -18,6 +18,7 @@ from llm_engineering.application.training.training_progress import TrainingProgr
 from llm_engineering.domain.config.training import BaseModelConfig, SftConfig
 from llm_engineering.domain.training import StageResult
 from llm_engineering.infrastructure.causal_lm import TrainingInfo, load_base_model, load_tokenizer, write_training_info
+from llm_engineering.infrastructure.distributed import written_by_main_process
 
 FINAL_FOLDER = "final"
 
@@ -72,17 +73,10 @@ def train_sft(
     resume = train_from_last_checkpoint(trainer, output_dir, config.resume_from_checkpoint)
     metrics = final_metrics(trainer)
     final = output_dir / FINAL_FOLDER
-    trainer.save_model(str(final))
-    tokenizer.save_pretrained(str(final))
-    write_training_info(
-        final,
-        TrainingInfo(
-            stage="sft",
-            method=config.adapter.method,
-            base_model=base_model.name,
-            is_adapter=carries_adapter(trainer.model, peft_config),
-        ),
-    )
+    trainer.save_model(str(final))  # every process calls it (FSDP gathers the weights); rank 0 writes
+    info = TrainingInfo(stage="sft", method=config.adapter.method, base_model=base_model.name,
+                        is_adapter=carries_adapter(trainer.model, peft_config))  # fmt: skip
+    written_by_main_process(lambda: (tokenizer.save_pretrained(str(final)), write_training_info(final, info)))
     metrics.update({"train_samples": samples, "train_rows": len(trainer.train_dataset), "test_samples": len(test)})
     return StageResult(model_dir=final, metrics=metrics, log_history=log_history_of(trainer), resumed_from=resume)
 

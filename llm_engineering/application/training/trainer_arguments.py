@@ -8,6 +8,7 @@ from typing import Any
 
 from llm_engineering.domain.config.training import OptimizationConfig
 from llm_engineering.infrastructure.causal_lm import TrainingInfo, write_training_info
+from llm_engineering.infrastructure.distributed import written_by_main_process
 
 
 def shared_arguments(optimization: OptimizationConfig, output_dir: Path, device: str, report_to: list[str]) -> dict:
@@ -64,10 +65,14 @@ def final_metrics(trainer: Any) -> dict[str, float]:
 def save_continued_policy(trained: Any, tokenizer: Any, final: Path, start: TrainingInfo, stage: str) -> None:
     """A stage that continued a trained policy (alignment, online RL) writes its folder as that policy was: the
     adapter alone (not TRL's frozen "ref" copy) or the full weights, the tokenizer, and training_info naming the
-    stage."""
-    if start.is_adapter:
-        trained.save_pretrained(str(final), selected_adapters=["default"])
-    else:
-        trained.save_pretrained(str(final))
-    tokenizer.save_pretrained(str(final))
-    write_training_info(final, TrainingInfo(**{**start.model_dump(), "stage": stage}))
+    stage. Written by rank 0 when the stage trains in several processes."""
+
+    def write() -> None:
+        if start.is_adapter:
+            trained.save_pretrained(str(final), selected_adapters=["default"])
+        else:
+            trained.save_pretrained(str(final))
+        tokenizer.save_pretrained(str(final))
+        write_training_info(final, TrainingInfo(**{**start.model_dump(), "stage": stage}))
+
+    written_by_main_process(write)

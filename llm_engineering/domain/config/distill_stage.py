@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, field_validator, model_validator
 
 from llm_engineering.domain.config.base import StrictModel
+from llm_engineering.domain.config.distributed import DISTRIBUTED, DistributedConfig
 from llm_engineering.domain.config.training_blocks import PROMPT_LEARNING_METHODS, AdapterConfig, OptimizationConfig
 
 if TYPE_CHECKING:  # training.py holds the union of all stages, this one among them
@@ -120,6 +121,7 @@ class DistillStageConfig(StrictModel):
         "r=8 on q/k/v/o_proj; full, lora, dora or ia3); from a trained stage leave it unset: that stage's adapter "
         "(or full model) keeps training, as DPO does",
     )
+    distributed: DistributedConfig = Field(DistributedConfig(), description=DISTRIBUTED)
     optimization: OptimizationConfig = Field(
         OptimizationConfig(learning_rate=5e-5),
         description="TrainingArguments knobs; learning_rate 5e-5 by default",

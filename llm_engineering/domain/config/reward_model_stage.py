@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from llm_engineering.domain.config.base import StrictModel
+from llm_engineering.domain.config.distributed import DISTRIBUTED, DistributedConfig
 from llm_engineering.domain.config.training_blocks import AdapterConfig, OptimizationConfig
 
 # PEFT methods a reward model can be trained with and then merged into a plain sequence classifier: LoRA and DoRA
@@ -33,6 +34,7 @@ class RewardModelStageConfig(StrictModel):
         description="how the backbone is trained: lora (default, r=8 on q/k/v/o_proj), dora, or full; the score "
         "head is always trained in full, and the result is merged into a plain sequence-classification model",
     )
+    distributed: DistributedConfig = Field(DistributedConfig(), description=DISTRIBUTED)
     optimization: OptimizationConfig = Field(
         OptimizationConfig(learning_rate=1e-4), description="TrainingArguments knobs; learning_rate 1e-4 by default"
     )

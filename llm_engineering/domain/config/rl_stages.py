@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from llm_engineering.domain.config.base import StrictModel, repeated
+from llm_engineering.domain.config.distributed import DISTRIBUTED, DistributedConfig
 from llm_engineering.domain.config.llm import LLMConfig
 from llm_engineering.domain.config.training_blocks import OptimizationConfig
 
@@ -153,6 +154,7 @@ class OnlineRlStageConfig(StrictModel):
         gt=0,
         description="test prompts answered greedily before and after training for the held-out reward; null: all",
     )
+    distributed: DistributedConfig = Field(DistributedConfig(), description=DISTRIBUTED)
     optimization: OptimizationConfig = Field(
         OptimizationConfig(learning_rate=1e-5),
         description="TrainingArguments knobs; learning_rate 1e-5 by default (RL steps are noisy)",

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from llm_engineering.domain.config.base import StrictModel
 from llm_engineering.domain.config.distill_stage import DistillStageConfig
+from llm_engineering.domain.config.distributed import DISTRIBUTED, DistributedConfig
 from llm_engineering.domain.config.evaluation_blocks import LmEvalConfig, WinRateConfig
 from llm_engineering.domain.config.gguf_export import GgufExportConfig
 from llm_engineering.domain.config.judging import JuryConfig, LlmMember
@@ -176,6 +177,7 @@ class StageBase(StrictModel):
         None, description="the stage whose model this one starts from; default: the previous policy stage (or the "
         "base model for the first). 'base' starts from the base model"
     )  # fmt: skip
+    distributed: DistributedConfig = Field(DistributedConfig(), description=DISTRIBUTED)
 
 
 class SftStage(StageBase, SftConfig):
@@ -325,6 +327,29 @@ class TrainingParameters(StrictModel):
             fit_plan = getattr(stage, "fit_plan", None)  # a stage's own checks against the list (distill's teacher)
             if fit_plan is not None:
                 fit_plan(index, plan, POLICY_KINDS)
+        return self
+
+    @model_validator(mode="after")
+    def _distributed_fits_the_stages(self) -> TrainingParameters:
+        """What cannot train in several processes is refused here; the hardware (GPUs for fsdp) when the step
+        starts."""
+        for index, stage in enumerate(self.stages):
+            distributed, field = stage.distributed, f"stages.{index}.distributed"
+            if distributed.strategy == "fsdp" and not distributed.enabled:
+                raise ValueError(f"{field}.strategy: fsdp shards across processes; set num_processes > 1, or use ddp")
+            if not distributed.enabled:
+                continue
+            if stage.kind == "sft" and self.backend == "unsloth":
+                raise ValueError(
+                    f"{field}.num_processes: unsloth trains in one process; set backend: trl (or auto) to train "
+                    f"{stage.name!r} in {distributed.num_processes}, or num_processes: 1"
+                )
+            adapter = getattr(stage, "adapter", None)
+            if distributed.strategy == "fsdp" and adapter is not None and adapter.method == "qlora":
+                raise ValueError(
+                    f"{field}.strategy: fsdp cannot shard the 4-bit QLoRA weights of {stage.name!r} here; use ddp "
+                    "(each GPU holds the 4-bit model), or adapter.method: lora"
+                )
         return self
 
     @model_validator(mode="after")
