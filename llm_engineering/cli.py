@@ -41,6 +41,7 @@ HELP = (
     "  llm-engineering schedule --config configs/schedule.yaml --once\n"
     "  llm-engineering lineage instruction_dataset\n"
     "  llm-engineering explore instruction_dataset --version 3\n"
+    "  llm-engineering serve --production\n"
     "  llm-engineering dashboard"
 )
 
@@ -247,6 +248,69 @@ def dashboard(
         _fail(str(exc))
     console.print(f"ZenML dashboard: [bold]{url}[/] (runs, artifacts, lineage); stop it with `make dashboard-stop`")
     typer.echo(url)
+
+
+@app.command()
+def serve(
+    model_version: str | None = typer.Option(
+        None, "--model-version", help="a version's number or name (default: the production version)"
+    ),
+    production: bool = typer.Option(False, "--production", help="the version in production (the default)"),
+    model: str = typer.Option("llm-engineering-assistant", "--model", help="the ZenML model (training's model.name)"),
+    host: str = typer.Option("127.0.0.1", help="the address to listen on; loopback only by default"),
+    port: int = typer.Option(8080, help="the port (checked to be free before anything starts)"),
+    quantization: str | None = typer.Option(
+        None, help="which exported GGUF, e.g. f16 (default: the first of export.gguf.quantizations)"
+    ),
+    backend: str = typer.Option("auto", help="auto (vLLM where a GPU and vLLM are, else llama_cpp), llama_cpp, vllm"),
+    n_ctx: int = typer.Option(2048, "--n-ctx", help="the context window the server allocates"),
+    detach: bool = typer.Option(False, "--detach", help="run in the background (make serve); --stop stops it"),
+    stop: bool = typer.Option(False, "--stop", help="stop the server --detach started (make serve-stop)"),
+) -> None:
+    """Serve a trained model version over an OpenAI-compatible API (/v1/chat/completions, /v1/models), under the
+    model's name: llama.cpp's server (llama-cpp-python) on its exported GGUF file on a CPU, vLLM on its merged
+    safetensors where a GPU and vLLM are. configs/feature_engineering-self.yaml generates the next datasets with it.
+
+    Example: llm-engineering serve --model-version 3 --port 8081"""
+    from llm_engineering.application import serving
+    from llm_engineering.infrastructure import model_server
+    from llm_engineering.settings import get_settings
+
+    state_path = get_settings().path("serve", "server.json")
+    if stop:
+        console.print(model_server.stop_detached(state_path), highlight=False)
+        return
+    if production and model_version is not None:
+        _fail("give --model-version or --production, not both")
+    if backend not in ("auto", "llama_cpp", "vllm"):
+        _fail(f"--backend: {backend!r} is not one of auto, llama_cpp, vllm")
+    running = model_server.read_state(state_path) if detach else None
+    if running is not None:
+        _fail(f"a server started by `make serve` is already running at {running['url']} ({running['serves']}): "
+              "`make serve-stop` first")  # fmt: skip
+    chosen = serving.choose_backend(backend)  # type: ignore[arg-type]
+    try:
+        if (problem := serving.backend_problem(chosen)) is not None:
+            raise serving.ServeError(problem)
+        target = serving.find_target(model, model_version, quantization, require_gguf=chosen == "llama_cpp")
+        spec = serving.server_spec(target, chosen, host, port, n_ctx)
+        console.print(f"serving {escape(target.describe())} with {chosen} at {spec.url}/v1 ...", highlight=False)
+        log = get_settings().path("serve", "server.log") if detach else None
+        server = model_server.start(spec, log, detach=detach)
+    except (serving.ServeError, model_server.ServerError) as exc:
+        _fail(str(exc))
+    if detach:
+        model_server.write_state(state_path, server, target.describe())
+        console.print(f"ready: {spec.url}/v1 (model {target.model!r}; log {log}); stop it with `make serve-stop`")
+        typer.echo(f"{spec.url}/v1")
+        return
+    console.print(f"ready: {spec.url}/v1 (model {target.model!r}); Ctrl-C stops it")
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        server.stop()
+    if server.process.returncode not in (0, -2, -15):
+        sys.exit(1)
 
 
 @app.command()

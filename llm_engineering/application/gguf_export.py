@@ -79,9 +79,12 @@ def _atomic(target: Path):  # noqa: ANN202 - a context manager yielding the temp
 
 
 def describe(path: Path, quantization: str) -> GgufFile:
+    return GgufFile(file=path.name, quantization=quantization, size_bytes=path.stat().st_size, sha256=sha256_of(path))
+
+
+def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    size = path.stat().st_size
-    return GgufFile(file=path.name, quantization=quantization, size_bytes=size, sha256=digest.hexdigest())
+    return digest.hexdigest()

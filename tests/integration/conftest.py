@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -85,6 +87,38 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def full_weights_stage(tiny_model_dir: Path, folder: Path) -> Path:
+    """A trained stage's folder as a full fine-tune leaves it: the weights, tokenizer and training_info.json."""
+    shutil.copytree(tiny_model_dir, folder)
+    info = {"stage": "sft", "method": "full", "base_model": str(tiny_model_dir), "is_adapter": False}
+    (folder / "training_info.json").write_text(json.dumps(info))
+    return folder
+
+
+def gguf_quantizations() -> list[str]:
+    from llm_engineering.infrastructure.gguf_quantizer import quantizer_problem
+
+    return ["f16", "q8_0"] + (["q4_0"] if quantizer_problem() is None else [])
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf_export(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - (folder, card)
+    """The tiny model exported as a full fine-tune would be, with GGUF files (llama.cpp's converter, and its
+    quantizer where llama-cpp-python is installed): (export folder, model card)."""
+    from llm_engineering.application.export import DatasetLineage, ModelCard, export_model
+    from llm_engineering.domain.config.gguf_export import GgufExportConfig
+
+    root = tmp_path_factory.mktemp("gguf-export")
+    stage = full_weights_stage(tiny_model_dir, root / "sft")
+    card = ModelCard(
+        title="tiny-assistant", base_model=str(tiny_model_dir), method="full", stage="sft",
+        datasets=[DatasetLineage(name="instruction_dataset", version="1", artifact_id="a1")], metrics={}, config={},
+        merged=False,
+    )  # fmt: skip
+    config = GgufExportConfig(enabled=True, quantizations=gguf_quantizations())
+    return export_model(stage, root / "export", merge=True, card=card, gguf=config)
 
 
 @pytest.fixture(scope="session")

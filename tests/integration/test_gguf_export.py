@@ -4,13 +4,14 @@ next-token logits, are listed in the model card and pushed to the Hub; a failure
 from __future__ import annotations
 
 import hashlib
-import json
+import importlib.util
 import shutil
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
+from tests.integration.conftest import gguf_quantizations
 from tests.support.hub_server import HubStubServer, use_stub_endpoint
 
 PROMPTS = [
@@ -28,36 +29,6 @@ TOLERANCES = {
 }
 
 
-def full_weights_stage(tiny_model_dir: Path, folder: Path) -> Path:
-    """A trained stage's folder as a full fine-tune leaves it: the weights, tokenizer and training_info.json."""
-    shutil.copytree(tiny_model_dir, folder)
-    info = {"stage": "sft", "method": "full", "base_model": str(tiny_model_dir), "is_adapter": False}
-    (folder / "training_info.json").write_text(json.dumps(info))
-    return folder
-
-
-def quantizations() -> list[str]:
-    from llm_engineering.infrastructure.gguf_quantizer import quantizer_problem
-
-    return ["f16", "q8_0"] + (["q4_0"] if quantizer_problem() is None else [])
-
-
-@pytest.fixture(scope="module")
-def exported(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - (folder, card)
-    from llm_engineering.application.export import DatasetLineage, ModelCard, export_model
-    from llm_engineering.domain.config.gguf_export import GgufExportConfig
-
-    root = tmp_path_factory.mktemp("gguf-export")
-    stage = full_weights_stage(tiny_model_dir, root / "sft")
-    card = ModelCard(
-        title="tiny-assistant", base_model=str(tiny_model_dir), method="full", stage="sft",
-        datasets=[DatasetLineage(name="instruction_dataset", version="1", artifact_id="a1")], metrics={}, config={},
-        merged=False,
-    )  # fmt: skip
-    config = GgufExportConfig(enabled=True, quantizations=quantizations())
-    return export_model(stage, root / "export", merge=True, card=card, gguf=config)
-
-
 def logits(model, tokenizer, prompt: str):  # noqa: ANN001, ANN201 - torch objects
     import torch
 
@@ -65,15 +36,15 @@ def logits(model, tokenizer, prompt: str):  # noqa: ANN001, ANN201 - torch objec
         return model(**tokenizer(prompt, return_tensors="pt")).logits[0].float()
 
 
-def test_each_gguf_loads_back_with_the_safetensors_models_next_token_logits(exported) -> None:  # noqa: ANN001
+def test_f16_and_q8_0_load_back_in_transformers_with_the_safetensors_models_next_token_logits(tiny_gguf_export) -> None:  # noqa: ANN001
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder, card = exported
-    assert [f.quantization for f in card.gguf] == quantizations()
+    folder, card = tiny_gguf_export
+    assert [f.quantization for f in card.gguf] == gguf_quantizations()
     reference = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    for described in card.gguf:
+    for described in [f for f in card.gguf if f.quantization in ("f16", "q8_0")]:  # q4_0: llama.cpp's test below
         max_share, min_agreement = TOLERANCES[described.quantization]
         loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=described.file, dtype=torch.float32)
         worst, agreeing, positions = 0.0, 0, 0
@@ -88,10 +59,39 @@ def test_each_gguf_loads_back_with_the_safetensors_models_next_token_logits(expo
         assert agreeing / positions >= min_agreement, described.quantization
 
 
-def test_the_gguf_files_are_complete_and_listed_in_the_model_card(exported) -> None:  # noqa: ANN001
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed")
+def test_llama_cpp_reads_each_gguf_with_the_same_tokens_and_logits(tiny_gguf_export) -> None:  # noqa: ANN001
+    """What llama.cpp's server will run: its tokenizer from the GGUF gives the Hugging Face tokenizer's ids, and its
+    logits over every position are the safetensors model's, within the same tolerances."""
+    import numpy as np
+    import torch
+    from llama_cpp import Llama
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, card = tiny_gguf_export
+    reference = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    for described in card.gguf:
+        max_share, min_agreement = TOLERANCES[described.quantization]
+        llm = Llama(model_path=str(folder / described.file), logits_all=True, n_ctx=128, verbose=False, seed=0)
+        try:
+            for prompt in PROMPTS:
+                ids = tokenizer(prompt).input_ids
+                assert llm.tokenize(prompt.encode(), add_bos=False, special=True) == ids
+                llm.reset()
+                llm.eval(ids)
+                actual = np.array(llm.scores[: len(ids)])
+                expected = logits(reference, tokenizer, prompt).numpy()
+                assert np.abs(expected - actual).max() / np.abs(expected).max() <= max_share, described.quantization
+                assert (expected.argmax(-1) == actual.argmax(-1)).mean() >= min_agreement, described.quantization
+        finally:
+            llm.close()
+
+
+def test_the_gguf_files_are_complete_and_listed_in_the_model_card(tiny_gguf_export) -> None:  # noqa: ANN001
     import gguf
 
-    folder, card = exported
+    folder, card = tiny_gguf_export
     readme = (folder / "README.md").read_text()
     assert "tags: [llm-engineering, full, sft, gguf]" in readme
     for described in card.gguf:
@@ -101,17 +101,17 @@ def test_the_gguf_files_are_complete_and_listed_in_the_model_card(exported) -> N
         assert described.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
         size = f"{described.size_bytes / 2**20:.1f} MiB"
         assert f"| `{described.file}` | {described.quantization} | {size} | `{described.sha256}` |" in readme
-        reader = gguf.GGUFReader(path)  # the gguf package reads what llama.cpp's converter wrote
-        assert bytes(reader.fields["general.architecture"].parts[-1]).decode() == "llama"
-        template = bytes(reader.fields["tokenizer.chat_template"].parts[-1]).decode()
-        assert "<|im_start|>" in template  # the ChatML template the model was trained with travels in the file
+    reader = gguf.GGUFReader(folder / card.gguf[0].file)  # the gguf package reads what llama.cpp's converter wrote
+    assert bytes(reader.fields["general.architecture"].parts[-1]).decode() == "llama"
+    template = bytes(reader.fields["tokenizer.chat_template"].parts[-1]).decode()
+    assert "<|im_start|>" in template  # the ChatML template the model was trained with travels in the file
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # no partial or scratch file left
 
 
-def test_the_hub_push_carries_the_gguf_files_through_lfs(exported, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_the_hub_push_carries_the_gguf_files_through_lfs(tiny_gguf_export, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     from llm_engineering.infrastructure.hub import push_folder
 
-    folder, card = exported
+    folder, card = tiny_gguf_export
     with HubStubServer(tokens={"hf_gguf"}) as hub:
         use_stub_endpoint(monkeypatch, hub.endpoint)
         push_folder(folder, "stub-user/tiny-assistant", SecretStr("hf_gguf"), message="run 1")
@@ -151,7 +151,6 @@ def test_an_architecture_the_converter_lacks_is_named_and_leaves_no_file(tmp_pat
     assert sorted(p.name for p in folder.iterdir()) == before  # nothing written, not even a partial file
 
 
-@pytest.mark.slow
 def test_a_conversion_that_fails_midway_leaves_no_file(tiny_model_dir: Path, tmp_path: Path) -> None:
     """Truncated weights: the converter fails, and neither a .gguf nor its partial file is left in the folder."""
     from llm_engineering.application.gguf_export import export_gguf
