@@ -11,6 +11,7 @@ then prints the evaluation report's lm-eval rows and win rate, and writes them a
     make bench-evaluation                                   # feature + training, local judge, 8 instructions
     make bench-evaluation ARGS="--samples 16 --judge-url http://127.0.0.1:8080/v1 --judge-model qwen"
     make bench-evaluation ARGS="--set stages.0.optimization.max_steps=10"      # a shorter SFT on a busy box
+    make bench-evaluation ARGS="--feature-set datasets.extracts.max_extracts=40"   # fewer generated samples
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def main() -> int:
     parser.add_argument("--judge-url", default=None, help="an OpenAI-compatible judge instead of the local one")
     parser.add_argument("--judge-model", default="judge")
     parser.add_argument("--set", action="append", default=[], help="a training --set override; repeatable")
+    parser.add_argument("--feature-set", action="append", default=[], help="a feature --set override; repeatable")
     args = parser.parse_args()
 
     work = args.workdir.resolve()
@@ -88,11 +90,16 @@ def main() -> int:
     cli = str(Path(sys.executable).with_name("llm-engineering"))
     results: dict[str, Any] = {"load_before": os.getloadavg()}
     if not Client().list_artifact_versions(artifact="instruction_dataset", size=1).items:
-        results["feature_seconds"] = run([cli, "run", "feature_engineering", "-c", str(FEATURE_CONFIG)], environment)
+        feature = [cli, "run", "feature_engineering", "-c", str(FEATURE_CONFIG)]
+        for override in args.feature_set:
+            feature += ["--set", override]
+        results["feature_seconds"] = run(feature, environment)
+        results["feature_overrides"] = args.feature_set
     command = [cli, "run", "training", "-c", str(training_config(work, args)), "--no-cache"]
     for override in args.set:
         command += ["--set", override]
     results["training_seconds"] = run(command, environment)
+    results["training_overrides"] = args.set
     results["load_after"] = os.getloadavg()
 
     run_ = Client().get_pipeline("training").last_run

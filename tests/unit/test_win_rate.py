@@ -123,3 +123,25 @@ def test_wilson_interval_and_the_pairwise_rubric():
                                              "Winner: A\nWinner: B"]] == [1.0, 0.5, 0.0, 0.0, None, None]  # fmt: skip
     with pytest.raises(RubricError, match="compares two answers; set it as pairwise_rubric"):
         Jury(JuryConfig(members=[{"kind": "llm", "name": "j", "rubric": "pairwise"}]))
+
+
+def test_validate_names_a_rubric_in_the_wrong_slot_and_a_win_rate_without_a_judge(tmp_path):
+    import yaml
+
+    from llm_engineering.application.run_config import ConfigError, load_run_config
+    from llm_engineering.domain.config.training import TrainingParameters
+
+    members = [{"kind": "llm", "name": "j", "rubric": "pairwise", "pairwise_rubric": "accuracy_style"}]
+    path = tmp_path / "training.yaml"
+    path.write_text(yaml.safe_dump({"parameters": {"evaluation": {"judge": {"jury": {"members": members}}}}}))
+    with pytest.raises(ConfigError) as info:
+        load_run_config(path, TrainingParameters)
+    assert str(info.value).splitlines()[1:] == [
+        "  parameters.evaluation.judge.jury.members.0.rubric: rubric 'pairwise' compares two answers; rubric needs one "
+        "answer (e.g. accuracy_style)",
+        "  parameters.evaluation.judge.jury.members.0.pairwise_rubric: rubric 'accuracy_style' scores a single answer; "
+        "pairwise_rubric needs format: winner_line (e.g. pairwise)",
+    ]
+    path.write_text(yaml.safe_dump({"parameters": {"evaluation": {"win_rate": {"samples": 8}}}}))
+    with pytest.raises(ConfigError, match="win_rate.samples needs a judge: set judge.base_url"):
+        load_run_config(path, TrainingParameters)
