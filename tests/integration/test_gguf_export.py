@@ -36,7 +36,13 @@ def logits(model, tokenizer, prompt: str):  # noqa: ANN001, ANN201 - torch objec
         return model(**tokenizer(prompt, return_tensors="pt")).logits[0].float()
 
 
-def test_f16_and_q8_0_load_back_in_transformers_with_the_safetensors_models_next_token_logits(tiny_gguf_export) -> None:  # noqa: ANN001
+# Loading a GGUF into transformers parses its 49k-token vocabulary in Python (about 10 s here): f16 in `make test`,
+# q8_0 in `make test-slow`; llama.cpp reads all of them below, in a second.
+@pytest.mark.parametrize("quantization", ["f16", pytest.param("q8_0", marks=pytest.mark.slow)])
+def test_a_gguf_loads_back_in_transformers_with_the_safetensors_models_next_token_logits(
+    tiny_gguf_export,
+    quantization: str,  # noqa: ANN001
+) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -44,7 +50,7 @@ def test_f16_and_q8_0_load_back_in_transformers_with_the_safetensors_models_next
     assert [f.quantization for f in card.gguf] == gguf_quantizations()
     reference = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    for described in [f for f in card.gguf if f.quantization in ("f16", "q8_0")]:  # q4_0: llama.cpp's test below
+    for described in [f for f in card.gguf if f.quantization == quantization]:
         max_share, min_agreement = TOLERANCES[described.quantization]
         loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=described.file, dtype=torch.float32)
         worst, agreeing, positions = 0.0, 0, 0
