@@ -12,6 +12,7 @@ default `none`).
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -179,6 +180,7 @@ def run_lm_eval(model: Any, tokenizer: Any, config: LmEvalConfig) -> tuple[list[
     from lm_eval.models.huggingface import HFLM
 
     started = time.perf_counter()
+    logging.getLogger("lm_eval").setLevel(logging.ERROR)  # its warnings about a model passed in, on every model
     model.eval()
     harness_model = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=config.batch_size)
     output = simple_evaluate(
@@ -194,7 +196,7 @@ def run_lm_eval(model: Any, tokenizer: Any, config: LmEvalConfig) -> tuple[list[
         numpy_random_seed=config.seed,
         torch_random_seed=config.seed,
         fewshot_random_seed=config.seed,
-        verbosity="WARNING",
+        verbosity="ERROR",
     )
     return scores_of(output), time.perf_counter() - started
 
