@@ -15,6 +15,8 @@
    a reward model folder with --reward-model) and the jury (their mean, median and majority), through the same
    `Jury` the judge curation stage uses, and prints ROC-AUC (good = 1), unjudged counts, seconds and $ per 1k samples.
    An unjudged sample gets the member's median score for the AUC, and is counted.
+4. Calibrates the jury's weights (application/judging/calibration.py) on half the labelled set and reads its ROC-AUC on
+   the other half, against the best single member on that half: the weights to put in the jury's YAML.
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ def build_samples(workdir: Path, articles: int) -> list:
     if completed.returncode != 0:
         raise SystemExit(f"the feature pipeline failed (exit {completed.returncode}):\n{log.read_text()[-3000:]}")
     print(f"feature pipeline on {articles} articles: {time.perf_counter() - started:.0f} s")
+    return stored_samples()
+
+
+def stored_samples() -> list:
+    """The latest instruction_dataset version in the ZenML store (ZENML_CONFIG_PATH)."""
     from zenml.client import Client
 
     from llm_engineering.application.dataset_publication import from_dataset_dict
@@ -125,6 +132,10 @@ def main() -> int:
         "--workdir", type=Path, default=None, help="keep the data dir, ZenML store and LLM cache here (a rerun reuses "
         "them: no repeated generation); default: a temp folder, removed afterwards"
     )  # fmt: skip
+    parser.add_argument(
+        "--samples-from-store", action="store_true", help="skip the feature run: take the latest instruction_dataset "
+        "of the store in --workdir (e.g. a `make run-feature-pipeline` store)"
+    )  # fmt: skip
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-quality-"))
     os.environ.update(
@@ -133,10 +144,11 @@ def main() -> int:
     )  # fmt: skip
     if (ROOT / "data" / "models").is_dir() and not (workdir / "data" / "models").exists():
         shutil.copytree(ROOT / "data" / "models", workdir / "data" / "models")
+    from llm_engineering.application.judging.calibration import cross_validated
     from llm_engineering.application.judging.jury import Jury
     from llm_engineering.domain.config.judging import JuryConfig
 
-    samples = build_samples(workdir, args.articles)
+    samples = stored_samples() if args.samples_from_store else build_samples(workdir, args.articles)
     random.Random(args.seed).shuffle(samples)
     rows = corrupt(samples[: args.limit], args.seed)
     items, labels = [row[0] for row in rows], [row[1] for row in rows]
@@ -168,6 +180,14 @@ def main() -> int:
         value, unjudged = auc(labels, scores)
         mark = "PASS" if value >= best else "MISS"
         print(f"| jury ({aggregate}) | jury | {value:.3f} | {unjudged} | – | – |  {mark} vs best member {best:.3f}")
+    # Weights fit on half the labelled set, read on the other half (a good sample and its 4 copies stay together).
+    folds = [index // (1 + len(CORRUPTIONS)) % 2 for index in range(len(rows))]
+    calibration = cross_validated(labels, per_member, folds)
+    mark = "PASS" if calibration.heldout_jury_auc >= calibration.heldout_best_member_auc else "MISS"
+    print(f"| jury (mean, calibrated weights) | jury | {calibration.heldout_jury_auc:.3f} held out | – | – | – |  "
+          f"{mark} vs best member held out {calibration.heldout_best_member_auc:.3f}")  # fmt: skip
+    fitted = ", ".join(f"{m.name}: {m.weight:g}" for m in calibration.members)
+    print(f"\ncalibrated weights (fit on all {len(rows)} labels; `weight:` per member, 0: leave it out): {fitted}")
     print("\nper corruption (ROC-AUC of good vs that corruption):\n")
     print("| scorer | " + " | ".join(CORRUPTIONS) + " |\n|---|" + "---:|" * len(CORRUPTIONS))
     kinds = [row[2] for row in rows]
