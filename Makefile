@@ -110,5 +110,10 @@ bench-training-stages:
 bench-evaluation:
 	$(BIN)/python benchmarks/evaluation_gates.py $(ARGS)
 
+# Exploration (statistics, topic map, review sample) of a 2,000-sample dataset version: target <= 30 s on 2 cores.
+.PHONY: bench-exploration
+bench-exploration:
+	$(BIN)/python benchmarks/exploration.py $(ARGS)
+
 clean:
 	rm -rf data/qdrant data/llm_cache data/training data/exports

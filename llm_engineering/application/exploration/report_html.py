@@ -7,6 +7,8 @@ most useful part (counts, map, cluster table) comes first: the dashboard's frame
 
 from __future__ import annotations
 
+import hashlib
+import math
 from html import escape
 
 from llm_engineering.application.dataset_report import STYLE
@@ -24,7 +26,8 @@ PALETTE = [
     "#2f4b7c", "#a05195", "#d45087", "#665191", "#1b7837", "#b35806", "#542788", "#8c510a", "#01665e", "#c51b7d",
 ]  # fmt: skip
 NOISE_COLOUR = "#9aa0a6"
-MAP_WIDTH, MAP_HEIGHT, MARGIN = 960, 420, 12
+MAP_WIDTH, MAP_HEIGHT, MARGIN = 960, 420, 16
+JITTER_PX = 9.0
 OUTLIERS_SHOWN = 30
 EXTRA_STYLE = """<style>
 svg.map{width:100%;max-width:960px;height:auto;border:1px solid #d0d7de;border-radius:6px;background:#fff}
@@ -66,6 +69,14 @@ def bars(histogram: Histogram, width: int = 180, height: int = 34, unit: str = "
     )
 
 
+def _spread(x: float, y: float, sample_id: str, radius: float = JITTER_PX) -> tuple[float, float]:
+    """A fixed offset per sample (from its id): samples that share their chunk's vector sit on one spot of the map,
+    and spread a few pixels apart they show how many they are."""
+    digest = hashlib.blake2b(sample_id.encode(), digest_size=4).digest()
+    angle, distance = digest[0] / 255 * 2 * math.pi, math.sqrt(digest[1] / 255) * radius
+    return x + distance * math.cos(angle), y + distance * math.sin(angle)
+
+
 def scatter(topics: TopicMap) -> str:
     """The 2-D map: one circle per sample coloured by cluster (noise grey), the cluster numbers at their centres."""
     if not topics.points:
@@ -81,7 +92,7 @@ def scatter(topics: TopicMap) -> str:
     labels = {c.cluster: c.label for c in topics.clusters}
     circles = []
     for point in sorted(topics.points, key=lambda p: p.cluster):  # noise drawn first, under the clusters
-        cx, cy = at(point.x, point.y)
+        cx, cy = _spread(*at(point.x, point.y), point.sample_id)
         name = "outlier" if point.cluster < 0 else f"cluster {point.cluster}: {labels.get(point.cluster, '')}"
         circles.append(
             f"<circle cx='{cx:.1f}' cy='{cy:.1f}' r='4' fill='{colour(point.cluster)}' "
@@ -121,7 +132,7 @@ def _cluster_table(topics: TopicMap) -> str:
             "<td></td><td></td><td class='muted'>listed below</td></tr>"
         )
     return (
-        "<table><colgroup><col style='width:4em'><col style='width:16em'><col style='width:7em'>"
+        "<table><colgroup><col style='width:5em'><col style='width:16em'><col style='width:7em'>"
         "<col style='width:8em'><col style='width:6em'><col></colgroup><tr><th>cluster</th><th>label (top terms)</th>"
         f"<th>samples</th><th>train / test</th><th>mean score</th><th>examples</th></tr>{''.join(rows)}</table>"
     )

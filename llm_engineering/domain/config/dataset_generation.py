@@ -144,6 +144,9 @@ class ExplorationConfig(StrictModel):
         30, ge=10, description="fewer samples: no topic map (the report says so), statistics only"
     )
     min_cluster_size: int = Field(5, ge=2, description="HDBSCAN: the smallest group that counts as a topic")
+    min_cluster_fraction: float = Field(
+        0.01, ge=0, le=0.5, description="raises min_cluster_size to this share of the samples (20 of 2,000)"
+    )
     neighbors: int = Field(15, ge=2, description="UMAP n_neighbors: larger sees broader topics")
     vectors: Literal["chunks", "samples"] = Field(
         "chunks",
