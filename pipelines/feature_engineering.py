@@ -1,6 +1,7 @@
 from zenml import pipeline
 
 from llm_engineering.domain.config.dataset_generation import DatasetGenerationConfig
+from llm_engineering.domain.config.execution import ExecutionConfig
 from llm_engineering.domain.config.feature_engineering import (
     ChunkingConfig,
     CleaningConfig,
@@ -31,12 +32,13 @@ def feature_engineering(
     chunking: ChunkingConfig,
     embedding: EmbeddingConfig,
     qdrant: QdrantConfig,
+    execution: ExecutionConfig,
 ) -> None:
     raw_documents = crawl_sources(crawl, find_artifact_version("raw_documents"))
     changed_documents = select_changed_documents(raw_documents, chunking, embedding, qdrant)
     cleaned_documents = clean_documents(changed_documents, cleaning)
     chunks = chunk_documents(cleaned_documents, chunking, embedding)
-    embedded_chunks = embed_and_load(chunks, cleaned_documents, chunking, embedding, qdrant)
+    embedded_chunks = embed_and_load(chunks, cleaned_documents, chunking, embedding, qdrant, execution)
     if not datasets.enabled:
         return
     # Incremental versions: the new samples are deduplicated against, and appended to, the latest ones.

@@ -45,6 +45,7 @@ from llm_engineering.domain.config.judging import JuryConfig
 from llm_engineering.domain.config.rl_stages import RewardSpec
 from llm_engineering.domain.config.training import TrainingParameters
 from llm_engineering.infrastructure.bundled_models import BUNDLED_EMBEDDERS, BUNDLED_LLMS, model_reference_problem
+from llm_engineering.infrastructure.execution import ray_problem
 from llm_engineering.pipeline_registry import PIPELINES
 
 
@@ -75,6 +76,9 @@ def check_parameters(path: Path, parameters: BaseModel) -> list[str]:
 
 def check_feature_engineering(parameters: FeatureEngineeringParameters, findings: Findings) -> None:
     findings.model("parameters.embedding.model", parameters.embedding.model, BUNDLED_EMBEDDERS, hub=False)
+    engine_problem = ray_problem(parameters.execution)  # engine: ray needs the package and a cluster that answers
+    if engine_problem is not None:
+        findings.errors.append((f"parameters.execution.{engine_problem[0]}", engine_problem[1]))
     for index, source in enumerate(parameters.crawl.sources):
         warning = empty_folder_warning(source) if isinstance(source, FolderSource) else None
         if warning is not None:

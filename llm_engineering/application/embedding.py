@@ -15,10 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from contextlib import closing
 
 from llm_engineering.domain.config.feature_engineering import ChunkingConfig, EmbeddingConfig
 from llm_engineering.domain.documents import Chunk, EmbeddingSummary, RawDocument, RawDocuments, point_id
 from llm_engineering.infrastructure.embedder import Embedder, resolve_model_path
+from llm_engineering.infrastructure.execution import ExecutionEngine, LocalEngine
 from llm_engineering.infrastructure.interruption import raise_if_stop_requested
 from llm_engineering.infrastructure.model_identity import folder_identity
 from llm_engineering.infrastructure.progress import Progress
@@ -53,8 +55,13 @@ def embed_and_store(
     fingerprint: str,
     documents_meta: dict[str, dict],
     round_size: int = 256,
+    engine: ExecutionEngine | None = None,
 ) -> EmbeddingSummary:
-    """Encode and upsert `round_size` chunks at a time: bounds the work a crash can lose."""
+    """Encode and upsert `round_size` chunks at a time: bounds the work a crash can lose.
+
+    `engine` encodes the rounds (Ray: several at once on its workers); the upserts stay here, one round at a time
+    in chunk order, so the points, their ids and payloads are the same whichever engine encoded them.
+    """
     store.ensure_collections(embedder.dimension)
     stored = store.existing_chunks(c.chunk_id for c in chunks)
     todo = [c for c in chunks if c.chunk_id not in stored]
@@ -69,19 +76,21 @@ def embed_and_store(
     enabled = config.show_progress and bool(todo)
     with Progress(len(chunks), "embedding", "chunk", done=len(chunks) - len(todo), done_as="already stored",
                   enabled=enabled) as progress:  # fmt: skip
-        for start in range(0, len(todo), round_size):
-            raise_if_stop_requested(f"between embedding rounds ({start} of {len(todo)} chunks stored)")
-            batch = todo[start : start + round_size]
-            vectors = embedder.encode([c.text for c in batch])
-            store.upsert_chunks([c.chunk_id for c in batch], vectors.tolist(), [_payload(c) for c in batch])
-            finished = set()
-            for chunk in batch:
-                remaining_by_document[chunk.document_id] -= 1
-                if remaining_by_document[chunk.document_id] == 0:
-                    finished.add(chunk.document_id)
-            _mark(store, finished, fingerprint, documents_meta)
-            completed |= finished
-            progress.update(len(batch))
+        rounds = (engine or LocalEngine()).map_batches(embedder.encode, [c.text for c in todo], round_size)
+        # closing: a stop or a failed upsert ends the engine's batches (Ray: its workers) at once.
+        with closing(rounds):
+            for start, vectors in zip(range(0, len(todo), round_size), rounds, strict=True):
+                raise_if_stop_requested(f"between embedding rounds ({start} of {len(todo)} chunks stored)")
+                batch = todo[start : start + round_size]
+                store.upsert_chunks([c.chunk_id for c in batch], vectors.tolist(), [_payload(c) for c in batch])
+                finished = set()
+                for chunk in batch:
+                    remaining_by_document[chunk.document_id] -= 1
+                    if remaining_by_document[chunk.document_id] == 0:
+                        finished.add(chunk.document_id)
+                _mark(store, finished, fingerprint, documents_meta)
+                completed |= finished
+                progress.update(len(batch))
     # Every run sweeps all markers, so versions a crash left behind (new one complete, old not yet removed) go too.
     markers = store.scroll_payloads(store.documents_collection)
     stale = superseded(markers)

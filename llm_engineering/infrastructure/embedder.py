@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from llm_engineering.infrastructure.bundled_models import BUNDLED_EMBEDDERS, BUNDLED_PREFIX, model_reference_problem
+from llm_engineering.infrastructure.execution import ExecutionEngine
 
 
 def resolve_model_path(model: str) -> Path:
@@ -40,11 +41,34 @@ class Embedder:
         return int(self.model.get_embedding_dimension())
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """Unit vectors, one per text. The batches are ours (`length_order`, then `batch_size` at a time), not
+        sentence-transformers' (it sorts with an unstable sort): a vector depends on its batch's padding (1e-7),
+        so an engine that splits the texts the same way computes byte-identical vectors."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        order = length_order(texts)
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            vectors[rows] = self._encode_batch([texts[row] for row in rows], show_progress)
+        return vectors
+
+    def encode_on(self, engine: ExecutionEngine, texts: list[str], batches_per_task: int = 4) -> np.ndarray:
+        """`encode`, with its batches computed by `engine` (several per task, to amortise the round trip): the
+        texts go out in `length_order` in whole multiples of `batch_size`, so every batch is the one `encode`
+        makes and the vectors are byte-identical to it."""
+        order = length_order(texts)
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        done = 0
+        for part in engine.map_batches(self.encode, [texts[row] for row in order], self.batch_size * batches_per_task):
+            vectors[order[done : done + len(part)]] = part
+            done += len(part)
+        return vectors
+
+    def _encode_batch(self, texts: list[str], show_progress: bool) -> np.ndarray:
         return self.model.encode(
             texts,
-            batch_size=self.batch_size,
+            batch_size=len(texts),
             show_progress_bar=show_progress,
             convert_to_numpy=True,
             normalize_embeddings=True,
@@ -52,6 +76,11 @@ class Embedder:
 
     def tokenizer(self) -> HFTokenizer:
         return HFTokenizer(self.model.tokenizer)
+
+
+def length_order(texts: list[str]) -> np.ndarray:
+    """Longest first, ties in input order (stable): texts of similar length share a batch, so little padding."""
+    return np.argsort([-len(text) for text in texts], kind="stable")
 
 
 class HFTokenizer:

@@ -4,9 +4,11 @@ from zenml import log_metadata, step
 
 from llm_engineering.application.embedding import embed_and_store, index_fingerprint
 from llm_engineering.application.reports import summarize
+from llm_engineering.domain.config.execution import ExecutionConfig
 from llm_engineering.domain.config.feature_engineering import ChunkingConfig, EmbeddingConfig, QdrantConfig
 from llm_engineering.domain.documents import Chunks, CleanedDocuments, EmbeddingSummary
 from llm_engineering.infrastructure.embedder import Embedder
+from llm_engineering.infrastructure.execution import open_engine
 from llm_engineering.infrastructure.qdrant import ChunkStore, describe, open_client
 from llm_engineering.infrastructure.zenml.materializers import ReportedModelMaterializer, flat_metadata
 
@@ -18,6 +20,7 @@ def embed_and_load(
     chunking: ChunkingConfig,
     embedding: EmbeddingConfig,
     qdrant: QdrantConfig,
+    execution: ExecutionConfig | None = None,
 ) -> Annotated[EmbeddingSummary, "embedded_chunks"]:
     embedder = Embedder(embedding.model, embedding.device, embedding.batch_size)
     documents_meta = {
@@ -32,7 +35,8 @@ def embed_and_load(
         }
         for d in cleaned_documents.documents
     }
-    with open_client(qdrant) as client:
+    # The engine only computes the vectors; the upserts stay in this process (the step is the unit of lineage).
+    with open_client(qdrant) as client, open_engine(execution) as engine:
         summary = embed_and_store(
             chunks.chunks,
             ChunkStore(client, qdrant.collection),
@@ -41,6 +45,7 @@ def embed_and_load(
             index_fingerprint(chunking, embedding),
             documents_meta,
             round_size=qdrant.upsert_batch_size,
+            engine=engine,
         )
     summary.location = describe(qdrant)
     log_metadata(flat_metadata(summarize(summary)))

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, AnyHttpUrl, Field, TypeAdapter, field_valid
 
 from llm_engineering.domain.config.base import StrictModel, repeated
 from llm_engineering.domain.config.dataset_generation import DatasetGenerationConfig
+from llm_engineering.domain.config.execution import ExecutionConfig
 
 DEFAULT_VENDORED = [
     "**/node_modules/**",
@@ -148,3 +149,6 @@ class FeatureEngineeringParameters(StrictModel):
     chunking: ChunkingConfig = ChunkingConfig()
     embedding: EmbeddingConfig = EmbeddingConfig()
     qdrant: QdrantConfig = QdrantConfig()
+    execution: ExecutionConfig = Field(
+        ExecutionConfig(), description="where embedding, MinHash and semantic dedup compute: local or a Ray cluster"
+    )
