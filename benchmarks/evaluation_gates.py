@@ -55,7 +55,7 @@ def run(command: list[str], environment: dict[str, str]) -> float:
     completed = subprocess.run(command, cwd=ROOT, env=environment)
     seconds = time.perf_counter() - started
     if completed.returncode != 0:
-        raise SystemExit(f"{' '.join(command[1:3])} failed (exit {completed.returncode}) after {seconds:.0f} s")
+        raise SystemExit(f"{' '.join(command[3:5])} failed (exit {completed.returncode}) after {seconds:.0f} s")
     return seconds
 
 
@@ -87,15 +87,15 @@ def main() -> int:
         (work / "data" / "models").symlink_to(models, target_is_directory=True)  # the converted SmolLM2, reused
     from zenml.client import Client
 
-    cli = str(Path(sys.executable).with_name("llm-engineering"))
+    cli = [sys.executable, "-m", "llm_engineering.cli"]  # this tree's code (a copy of the repository runs its own)
     results: dict[str, Any] = {"load_before": os.getloadavg()}
     if not Client().list_artifact_versions(artifact="instruction_dataset", size=1).items:
-        feature = [cli, "run", "feature_engineering", "-c", str(FEATURE_CONFIG)]
+        feature = [*cli, "run", "feature_engineering", "-c", str(FEATURE_CONFIG)]
         for override in args.feature_set:
             feature += ["--set", override]
         results["feature_seconds"] = run(feature, environment)
         results["feature_overrides"] = args.feature_set
-    command = [cli, "run", "training", "-c", str(training_config(work, args)), "--no-cache"]
+    command = [*cli, "run", "training", "-c", str(training_config(work, args)), "--no-cache"]
     for override in args.set:
         command += ["--set", override]
     results["training_seconds"] = run(command, environment)
