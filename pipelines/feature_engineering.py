@@ -46,9 +46,13 @@ def feature_engineering(
     last_preferences = _previous_version("preference_dataset") if datasets.incremental else None
     generation_chunks = select_generation_chunks(embedded_chunks, chunking, embedding, qdrant, datasets)
     generated_instructions = generate_instruction_samples(generation_chunks, datasets)
-    curated_instructions = curate_instruction_samples(generated_instructions, datasets, embedding, last_instructions)
+    curated_instructions = curate_instruction_samples(
+        generated_instructions, datasets, embedding, last_instructions, execution
+    )
     generated_preferences = generate_preference_samples(curated_instructions, datasets)
-    curated_preferences = curate_preference_samples(generated_preferences, datasets, embedding, last_preferences)
+    curated_preferences = curate_preference_samples(
+        generated_preferences, datasets, embedding, last_preferences, execution
+    )
     # What reviewers rejected (`llm-engineering review import`): left out of the next versions.
     review_verdicts = find_artifact_version("review_verdicts")
     dataset_publication, _, _ = publish_datasets(

@@ -45,6 +45,7 @@ from llm_engineering.domain.evolution import EvolutionReport
 from llm_engineering.domain.judging import JuryReport
 from llm_engineering.domain.llm_usage import UsageReport
 from llm_engineering.domain.samples import CurationReport, FailedGeneration, RemovedSample, StageCount
+from llm_engineering.infrastructure.execution import ExecutionEngine
 
 RANKING_JURY = "preference ranking"  # the report's name for the jury that ranked the preference candidates
 
@@ -58,6 +59,7 @@ class CurationContext:
     previous: Sequence[Any] = ()
     device: str = "cpu"  # where judge stages run their models (reward model, IFD, embeddings)
     llm: LLMConfig | None = None  # `datasets.llm`: an evol_instruct stage without its own `llm` uses it
+    engine: ExecutionEngine | None = None  # where dedup's MinHash and neighbour search compute (`execution:`)
 
 
 @dataclass
@@ -92,7 +94,9 @@ def _dedup(method: str) -> StageRunner:
         elif isinstance(stage, SemanticDedupStage):
             params = stage.model_dump(include=set(SemanticDedupConfig.model_fields))
             off["semantic"] = SemanticDedupConfig.model_validate(params)
-        kept, removed, report = deduplicate(samples, DedupConfig(**off), embed=context.embed, previous=context.previous)
+        kept, removed, report = deduplicate(
+            samples, DedupConfig(**off), embed=context.embed, previous=context.previous, engine=context.engine
+        )
         return StageOutcome(kept, _renamed(removed, f"dedup:{method}", stage.name), report.removed_by_method)
 
     return run
@@ -191,6 +195,7 @@ def curate(
     answers_generated: int = 0,
     answers_truncated: int = 0,
     ranking: JuryReport | None = None,
+    engine: ExecutionEngine | None = None,
 ) -> tuple[list[Sample], list[RemovedSample], CurationReport]:
     """`dropped`: what generation already dropped (a truncated answer), counted in the report and kept with the
     removed samples; `ranking`: the jury that ranked preference candidates, reported beside the judge stages."""
@@ -204,7 +209,7 @@ def curate(
         answers_generated=answers_generated,
         answers_truncated=answers_truncated,
     )
-    context = CurationContext(embed=embed, previous=previous, llm=config.llm)
+    context = CurationContext(embed=embed, previous=previous, llm=config.llm, engine=engine)
     outcome = run_stages(generated, config.curation.stages, context)
     report.stages, report.decontamination = outcome.counts, outcome.contamination
     report.judges = {**({RANKING_JURY: ranking} if ranking is not None else {}), **outcome.judges}

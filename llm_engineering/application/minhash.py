@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +30,7 @@ import rensa
 
 from llm_engineering.application.sample_text import normalise_token
 from llm_engineering.domain.config.dataset_quality import MinHashConfig
+from llm_engineering.infrastructure.execution import ExecutionEngine
 
 _SHINGLE_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 _TEXTS_PER_BLOCK = 16384
@@ -49,8 +51,14 @@ class SimilarPairs:
         return len(self.left)
 
 
-def find_similar_pairs(texts: list[str], config: MinHashConfig) -> SimilarPairs:
-    """All pairs of texts whose estimated word-shingle Jaccard similarity is >= config.threshold."""
+def find_similar_pairs(texts: list[str], config: MinHashConfig, engine: ExecutionEngine | None = None) -> SimilarPairs:
+    """All pairs of texts whose estimated word-shingle Jaccard similarity is >= config.threshold.
+
+    With a distributed `engine` the signatures (blocks of texts) and the banding (groups of bands) are computed on
+    its workers (`_find_similar_pairs_on`); the pairs are the same, in the same order.
+    """
+    if engine is not None and engine.name != "local":
+        return _find_similar_pairs_on(engine, texts, config)
     shingles, offsets = shingle_hashes(texts, config.shingle_size)
     lengths = np.diff(offsets)
     rows = np.flatnonzero(lengths > 0)  # texts without words have no signature and match nothing
@@ -80,6 +88,44 @@ def find_similar_pairs(texts: list[str], config: MinHashConfig) -> SimilarPairs:
     keep = similarity >= config.threshold
     original = rows[flagged]
     return SimilarPairs(original[left[keep]], original[right[keep]], similarity[keep])
+
+
+def _find_similar_pairs_on(engine: ExecutionEngine, texts: list[str], config: MinHashConfig) -> SimilarPairs:
+    """The signatures of every text, then every band's buckets, then the same verification. Without rensa's
+    one-shot pre-filter (it needs all signatures in one process): a row it would drop shares no band with another,
+    so it makes no candidate, and the pairs sorted by (left, right) come out the same."""
+    block = min(max(1024, -(-len(texts) // (2 * engine.workers))), _TEXTS_PER_BLOCK)
+    parts = list(engine.map_batches(partial(signature_rows, config=config), texts, block))
+    if not parts:
+        return _no_pairs()
+    rows = np.flatnonzero(np.concatenate([has_words for has_words, _ in parts]))
+    if len(rows) < 2:
+        return _no_pairs()
+    signatures = np.concatenate([part for _, part in parts])
+    bands, per_band = config.resolved_bands, config.num_perm // config.resolved_bands
+    groups = -(-bands // engine.workers)
+    band_codes = partial(_band_pair_codes, signatures=signatures, rows=per_band)
+    codes = [code for part in engine.map_batches(band_codes, list(range(bands)), groups) for code in part]
+    left, right = _unique_pairs(codes, len(signatures))
+    similarity = estimated_jaccard(signatures, left, right)
+    keep = similarity >= config.threshold
+    return SimilarPairs(rows[left[keep]], rows[right[keep]], similarity[keep])
+
+
+def signature_rows(texts: list[str], config: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(which texts have words, the uint32 MinHash signatures of those): the values `find_similar_pairs` bands,
+    each row depending on its text alone."""
+    shingles, offsets = shingle_hashes(texts, config.shingle_size)
+    lengths = np.diff(offsets)
+    has_words = lengths > 0
+    if not has_words.any():
+        return has_words, np.zeros((0, config.num_perm), dtype=np.uint32)
+    lengths = lengths[has_words]
+    compact = _gather_rows(shingles, offsets[:-1][has_words], lengths)
+    digests = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+        compact, _offsets(lengths), config.num_perm, config.seed
+    )
+    return has_words, np.asarray(digests.to_rows(), dtype=np.uint32)
 
 
 def shingle_hashes(texts: list[str], shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -131,9 +177,14 @@ def _block_shingle_hashes(
 
 def candidate_pairs(signatures: np.ndarray, bands: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
     """Row pairs (left < right) that agree on every value of at least one band, deduplicated."""
+    return _unique_pairs(_band_pair_codes(list(range(bands)), signatures, rows), len(signatures))
+
+
+def _band_pair_codes(bands: list[int], signatures: np.ndarray, rows: int) -> list[np.ndarray]:
+    """For each band, its bucket-mates as codes left * count + right (one array per bucket size)."""
     codes = []
     count = len(signatures)
-    for band in range(bands):
+    for band in bands:
         block = signatures[:, band * rows : (band + 1) * rows].astype(np.uint64)
         keys = block[:, 0].copy()
         for column in range(1, rows):
@@ -154,6 +205,10 @@ def candidate_pairs(signatures: np.ndarray, bands: int, rows: int) -> tuple[np.n
                 left = np.concatenate([np.repeat(members[:, :1], size - 1, axis=1), members[:, :-1]], axis=1).ravel()
                 right = np.concatenate([members[:, 1:], members[:, 1:]], axis=1).ravel()
             codes.append(left.astype(np.int64) * count + right)
+    return codes
+
+
+def _unique_pairs(codes: list[np.ndarray], count: int) -> tuple[np.ndarray, np.ndarray]:
     if not codes:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     unique = np.unique(np.concatenate(codes))

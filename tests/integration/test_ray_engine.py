@@ -4,22 +4,28 @@ stages give byte-identical results to the local engine, and a killed worker is r
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
 
+from llm_engineering.application.dedup import deduplicate, semantic_duplicate_pairs
 from llm_engineering.application.embedding import embed_and_store
+from llm_engineering.application.minhash import find_similar_pairs
+from llm_engineering.domain.config.dataset_quality import DedupConfig, MinHashConfig, SemanticDedupConfig
 from llm_engineering.domain.config.execution import ExecutionConfig
 from llm_engineering.domain.config.feature_engineering import EmbeddingConfig, QdrantConfig
 from llm_engineering.domain.documents import Chunk, point_id
+from llm_engineering.domain.samples import InstructionSample
 from llm_engineering.infrastructure.embedder import Embedder
 from llm_engineering.infrastructure.execution import LocalEngine, RayEngine, WorkerFailed
 from llm_engineering.infrastructure.qdrant import ChunkStore, open_client
@@ -138,3 +144,55 @@ def test_a_killed_worker_without_retries_fails_naming_the_batch_and_stores_only_
     local = {point[0]: point for point in local_points}
     assert len(stored) % 12 == 0 and len(stored) < len(chunks)  # whole rounds of 12, each as the local engine's
     assert all(local[point[0]] == point for point in stored)
+
+
+def corpus_samples(chunks: int = 60) -> list[InstructionSample]:
+    """Paragraphs of the sample articles as samples, each also planted as a near copy (a few words changed, seeded)
+    and some as a reworded one (for semantic dedup), interleaved so duplicates span blocks and batches."""
+    rng = random.Random(0)
+    samples = []
+    for index, chunk in enumerate(sample_chunks(limit=chunks)):
+        words = chunk.text.split()
+        near = list(words)
+        for position in rng.sample(range(len(words)), k=max(1, len(words) // 25)):
+            near[position] = "edited"
+        texts = [chunk.text, " ".join(near)] + (["In short: " + chunk.text.lower()] if index % 3 == 0 else [])
+        for copy, text in enumerate(texts):
+            samples.append(InstructionSample(sample_id=f"{index}-{copy}", instruction=f"About {chunk.location}?",
+                                             answer=text, document_id=chunk.document_id, chunk_id=chunk.chunk_id,
+                                             source="articles"))  # fmt: skip
+    rng.shuffle(samples)
+    return samples
+
+
+def test_minhash_pairs_on_ray_are_the_local_ones(ray_address):
+    texts = [s.answer for s in corpus_samples()] * 3  # whole copies too: buckets of many members
+    config = MinHashConfig(threshold=0.6)
+    local = find_similar_pairs(texts, config)  # the one-process path (rensa's one-shot pre-filter)
+    distributed = find_similar_pairs(texts, config, ray_engine(ray_address))
+    assert len(local) > 300
+    for field in ("left", "right", "similarity"):
+        assert getattr(distributed, field).tobytes() == getattr(local, field).tobytes()
+
+
+def test_semantic_neighbour_search_on_ray_gives_the_local_pairs(ray_address):
+    texts = [s.answer for s in corpus_samples(chunks=24)]
+    vectors = Embedder(batch_size=8).encode(texts)  # embedding on Ray: the tests above and below
+    config = SemanticDedupConfig(enabled=True, threshold=0.9, block_size=8)
+    local = semantic_duplicate_pairs(texts, lambda _: vectors, config)
+    distributed = semantic_duplicate_pairs(texts, lambda _: vectors, config, ray_engine(ray_address))
+    assert distributed == local and len(local) > 10  # (earlier, later, cosine) in the same order, floats equal
+
+
+@pytest.mark.slow  # the samples embedded twice, once on Ray workers that load torch: ~75 s on 2 busy cores
+def test_curation_dedup_on_ray_keeps_the_same_samples_in_the_same_order(ray_address):
+    samples = corpus_samples()
+    config = DedupConfig(minhash=MinHashConfig(threshold=0.6), semantic=SemanticDedupConfig(enabled=True,
+                         threshold=0.9, block_size=16))  # fmt: skip
+    embedder = Embedder(batch_size=8)
+    engine = ray_engine(ray_address)
+    local = deduplicate(samples, config, embed=embedder.encode)
+    distributed = deduplicate(samples, config, embed=partial(embedder.encode_on, engine), engine=engine)
+    assert [s.sample_id for s in distributed[0]] == [s.sample_id for s in local[0]]
+    assert distributed[1] == local[1] and distributed[2] == local[2]  # removed samples, pairs and similarities
+    assert local[2].removed_by_method["minhash"] > 20 and local[2].removed_by_method["semantic"] > 5
