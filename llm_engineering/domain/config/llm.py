@@ -14,6 +14,11 @@ class LLMConfig(StrictModel):
     provider: Literal["local", "openai"] = "local"
     model: str = Field("bundled:SmolLM2-135M-Instruct", description="for openai: the served model name")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    endpoints: list[str] = Field(
+        [],
+        description="more endpoints serving the same model (a pool with base_url): request i goes to endpoint "
+        "i mod n, each with its own max_concurrency limit; cached answers stay keyed by base_url",
+    )
     temperature: float = Field(0.0, ge=0.0, description="0 means greedy decoding")
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_new_tokens: int = Field(256, ge=1)
@@ -48,4 +53,6 @@ class LLMConfig(StrictModel):
             raise ValueError(
                 "provider 'openai' needs base_url (the OpenAI-compatible endpoint, e.g. http://localhost:8000/v1)"
             )
+        if self.endpoints and self.provider != "openai":
+            raise ValueError("endpoints are for provider 'openai' (a pool of OpenAI-compatible servers)")
         return self

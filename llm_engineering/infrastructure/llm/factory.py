@@ -10,7 +10,11 @@ from llm_engineering.settings import get_settings
 def build_provider(config: LLMConfig) -> LLMProvider:
     """Cheap: nothing connects or loads until the first `generate`. Wrapped in the disk cache when config.cache."""
     provider: LLMProvider
-    if config.provider == "openai":
+    if config.provider == "openai" and config.endpoints:
+        from llm_engineering.infrastructure.llm.endpoint_pool import EndpointPool
+
+        provider = EndpointPool(config)
+    elif config.provider == "openai":
         from llm_engineering.infrastructure.llm.openai_compatible import OpenAICompatibleProvider
 
         provider = OpenAICompatibleProvider(config)
