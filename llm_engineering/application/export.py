@@ -9,9 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from llm_engineering.application.gguf_export import GgufFile, export_gguf
+from llm_engineering.application.gguf_export import export_gguf
 from llm_engineering.domain.config.gguf_export import GgufExportConfig
 from llm_engineering.domain.config.training import MERGEABLE_METHODS
+from llm_engineering.domain.model_summary import GgufFile, TrainingDataset
 from llm_engineering.infrastructure.causal_lm import (
     TRAINING_INFO,
     TrainingInfo,
@@ -23,20 +24,6 @@ from llm_engineering.infrastructure.causal_lm import (
 def merges(info: TrainingInfo, merge_for_export: bool) -> bool:
     """The one place that decides whether an export merges the adapter into the base weights."""
     return info.is_adapter and merge_for_export and info.method in MERGEABLE_METHODS
-
-
-class DatasetLineage(BaseModel):
-    """Which dataset a run trained on: a ZenML artifact version, or a local folder."""
-
-    name: str
-    version: str | None = None
-    artifact_id: str | None = None
-    path: str | None = None
-
-    def describe(self) -> str:
-        if self.artifact_id:
-            return f"`{self.name}` version {self.version} (artifact version id {self.artifact_id})"
-        return f"`{self.name}` from {self.path}"
 
 
 class StageSummary(BaseModel):
@@ -54,7 +41,7 @@ class ModelCard(BaseModel):
     method: str
     stage: str
     stages: list[StageSummary] = []
-    datasets: list[DatasetLineage]
+    datasets: list[TrainingDataset]
     metrics: dict[str, float]
     config: dict[str, Any]
     run_id: str | None = None

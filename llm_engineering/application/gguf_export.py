@@ -15,19 +15,9 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from llm_engineering.domain.config.gguf_export import CONVERTER_TYPES, GgufExportConfig
+from llm_engineering.domain.model_summary import GgufFile
 from llm_engineering.infrastructure import gguf_converter, gguf_quantizer
-
-
-class GgufFile(BaseModel):
-    """One GGUF file of an export, as the model card and the model version's metadata list it."""
-
-    file: str
-    quantization: str
-    size_bytes: int
-    sha256: str
 
 
 def gguf_name(title: str, quantization: str) -> str:

@@ -3,10 +3,14 @@ markdown the dashboard shows and as lines for `llm-engineering lineage model:<na
 
 from __future__ import annotations
 
-from typing import Any
-
 from llm_engineering.application.evaluation.scores import EvaluationReport, column_label, shown_columns
-from llm_engineering.domain.model_summary import EvaluatedModel, ModelVersionSummary, PromotionOutcome, TrainingDataset
+from llm_engineering.domain.model_summary import (
+    EvaluatedModel,
+    ExportedModel,
+    ModelVersionSummary,
+    PromotionOutcome,
+    TrainingDatasets,
+)
 from llm_engineering.infrastructure.model_registry import PromotionDecision
 
 
@@ -30,8 +34,8 @@ def build_model_summary(
     number: int,
     stage: str | None,
     report: EvaluationReport | None,
-    dataset_lineage: dict[str, dict[str, Any]],
-    exported_model: dict[str, Any],
+    dataset_lineage: TrainingDatasets,
+    exported_model: ExportedModel,
     decision: PromotionDecision,
     target_stage: str,
     run_name: str,
@@ -42,15 +46,15 @@ def build_model_summary(
         version=version,
         number=number,
         stage=stage,
-        exported_stage=str(exported_model.get("stage") or ""),
+        exported_stage=exported_model.stage,
         evaluated=evaluated_models(report),
         metrics=report.metrics() if report is not None else {},
-        datasets=[TrainingDataset.model_validate(item) for item in dataset_lineage.values()],
+        datasets=list(dataset_lineage.datasets.values()),
         promotion=PromotionOutcome(target_stage=target_stage, **decision.model_dump()),
         run_name=run_name,
         run_id=run_id,
-        export_folder=exported_model.get("folder"),
-        hub_url=exported_model.get("hub_url"),
+        export_folder=str(exported_model.folder),
+        hub_url=exported_model.hub_url,
     )
 
 

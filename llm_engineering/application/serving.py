@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from llm_engineering.application.gguf_export import sha256_of
+from llm_engineering.domain.model_summary import recorded_export
 from llm_engineering.infrastructure.model_server import ServerSpec
 
 DEFAULT_MODEL = "llm-engineering-assistant"  # the training pipeline's Model name (pipelines/training.py)
@@ -80,40 +81,40 @@ def find_target(
             f"the model {model!r} has no version {version!r} in this ZenML store (its versions: "
             f"{', '.join(_version_names(model)) or 'none'}); {TRAIN_HINT}"
         ) from None
-    exported = found.run_metadata.get("exported_model")
+    exported = recorded_export(found.run_metadata)
     label = f"{model} version {found.name}"
-    if not isinstance(exported, dict) or not exported.get("folder"):
+    if exported is None:
         raise NoGgufExported(f"{label} has no export recorded (its training run did not reach export): {TRAIN_HINT}")
     stage = found.stage.value if hasattr(found.stage, "value") else found.stage
     target = ServeTarget(
         model=model, version=str(found.name), number=int(found.number), stage=stage,
-        folder=Path(exported["folder"]), gguf=None, quantization=None,
+        folder=exported.folder, gguf=None, quantization=None,
     )  # fmt: skip
-    files = exported.get("gguf") or []
+    files = exported.gguf
     if not require_gguf and not files:
         return target
     if quantization is not None:
-        files = [entry for entry in files if entry.get("quantization") == quantization]
+        files = [entry for entry in files if entry.quantization == quantization]
     if not files:
         which = f" in {quantization}" if quantization else ""
-        listed = ", ".join(entry.get("quantization", "?") for entry in exported.get("gguf") or []) or "none"
+        listed = ", ".join(entry.quantization for entry in exported.gguf) or "none"
         raise NoGgufExported(
             f"{label} was exported without a GGUF file{which} (exported: {listed}): set export.gguf.enabled: true "
             "(and its quantizations) in configs/training.yaml and rerun `make run-training-pipeline`"
         )
     entry = files[0]
-    path = target.folder / entry["file"]
+    path = target.folder / entry.file
     if not path.is_file():
         raise GgufChanged(
             f"{label}'s GGUF file {path} is gone (the export folder was cleaned or replaced): rerun "
             "`make run-training-pipeline`, or give each run its own export.folder"
         )
-    if check_sha256 and sha256_of(path) != entry.get("sha256"):
+    if check_sha256 and sha256_of(path) != entry.sha256:
         raise GgufChanged(
             f"{path} is no longer the GGUF {label} exported (its sha256 differs: a later run exported into the same "
             "folder); serve that later version with --model-version, or rerun `make run-training-pipeline`"
         )
-    return target.model_copy(update={"gguf": path, "quantization": entry["quantization"]})
+    return target.model_copy(update={"gguf": path, "quantization": entry.quantization})
 
 
 def _version_names(model: str) -> list[str]:

@@ -4,7 +4,11 @@ prints the same record."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
 
 
 class EvaluatedModel(BaseModel):
@@ -26,6 +30,48 @@ class TrainingDataset(BaseModel):
     @property
     def label(self) -> str:
         return f"{self.name}:{self.version}" if self.version else f"{self.name} from {self.path}"
+
+    def describe(self) -> str:
+        """How the model card names it."""
+        if self.artifact_id:
+            return f"`{self.name}` version {self.version} (artifact version id {self.artifact_id})"
+        return f"`{self.name}` from {self.path}"
+
+
+class TrainingDatasets(BaseModel):
+    """The `dataset_lineage` artifact: each dataset input of the run (instruction_dataset, preference_dataset) and the
+    version or folder it read."""
+
+    datasets: dict[str, TrainingDataset] = {}
+
+
+class GgufFile(BaseModel):
+    """One GGUF file of an export, as the model card and the model version's metadata list it."""
+
+    file: str
+    quantization: str
+    size_bytes: int
+    sha256: str
+
+
+class ExportedModel(BaseModel):
+    """The `exported_model` artifact (and the model version's `exported_model` metadata): where the final stage's
+    model was written, what it holds, and where it was pushed."""
+
+    folder: Path
+    merged: bool = Field(description="an adapter merged into full weights (or a full fine-tune)")
+    stage: str = Field(description="the stage whose model this is: the plan's last policy stage")
+    hub_url: str | None = None
+    gguf: list[GgufFile] = Field([], description="the GGUF files in the folder: what `llm-engineering serve` serves")
+
+
+def recorded_export(metadata: Mapping[str, Any]) -> ExportedModel | None:
+    """A model version's `exported_model` metadata, read back as what the export step returned; None when the run
+    recorded none (it stopped before export) or a record of another shape."""
+    try:
+        return ExportedModel.model_validate(metadata.get("exported_model"))
+    except ValidationError:
+        return None
 
 
 class PromotionOutcome(BaseModel):

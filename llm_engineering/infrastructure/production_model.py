@@ -4,6 +4,7 @@ every run exports to the same folder, promoted or not."""
 
 from __future__ import annotations
 
+from llm_engineering.domain.model_summary import recorded_export
 from llm_engineering.domain.training import TrainedStage
 from llm_engineering.domain.win_rate import ProductionModel, WinRateOpponents
 
@@ -22,11 +23,11 @@ def find_production_model(model_name: str, stage: str) -> WinRateOpponents:
     if not found:
         return WinRateOpponents(production_missing=f"no {stage} version of {model_name} yet")
     version = found[0]
-    exported = version.run_metadata.get("exported_model")
-    final = exported.get("stage") if isinstance(exported, dict) else None
+    exported = recorded_export(version.run_metadata)
     label = f"{stage} version {version.number}"
-    if not isinstance(final, str):
+    if exported is None:
         return WinRateOpponents(production_missing=f"{label} records no exported stage (exported_model.stage)")
+    final = exported.stage
     for link in depaginate(client.list_model_version_pipeline_run_links, model_version_id=version.id):
         step = client.get_pipeline_run(link.pipeline_run.id).steps.get(f"train_{final}")
         if step is None or "trained_stage" not in step.outputs:

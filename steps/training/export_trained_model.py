@@ -4,10 +4,11 @@ from typing import Annotated
 from zenml import get_step_context, log_metadata, step
 
 from llm_engineering.application.evaluation.scores import EvaluationReport
-from llm_engineering.application.export import DatasetLineage, ModelCard, StageSummary, export_model, merges
+from llm_engineering.application.export import ModelCard, StageSummary, export_model, merges
 from llm_engineering.application.lineage import artifact_version_lineage
 from llm_engineering.application.lineage_rendering import lineage_markdown
 from llm_engineering.domain.config.training import BaseModelConfig, ExportConfig, HubConfig, StagePlan
+from llm_engineering.domain.model_summary import ExportedModel, TrainingDatasets
 from llm_engineering.domain.training import TrainedStage
 from llm_engineering.infrastructure.causal_lm import read_training_info
 from llm_engineering.infrastructure.hub import push_folder
@@ -19,12 +20,12 @@ def export_trained_model(
     final: TrainedStage,
     stages: list[TrainedStage],
     evaluation_report: EvaluationReport | None,
-    dataset_lineage: dict,
+    dataset_lineage: TrainingDatasets,
     base_model: BaseModelConfig,
     plan: StagePlan,
     export: ExportConfig,
     hub: HubConfig,
-) -> Annotated[dict, "exported_model"]:
+) -> Annotated[ExportedModel, "exported_model"]:
     """The final policy stage's model. The folder stays on disk (a merged model is big); the artifact records where
     it is and what it holds."""
     context = get_step_context()
@@ -34,7 +35,7 @@ def export_trained_model(
     info = read_training_info(final.model_dir)
     adapter = plan.adapter_of(final.name)
     merge_for_export = adapter is None or adapter.merge_for_export
-    datasets = [DatasetLineage.model_validate(item) for item in dataset_lineage.values()]
+    datasets = list(dataset_lineage.datasets.values())
     chains = [
         lineage_markdown(artifact_version_lineage(d.artifact_id, max_sources=20)) for d in datasets if d.artifact_id
     ]
@@ -58,9 +59,6 @@ def export_trained_model(
     hub_url = None
     if hub.model_repo and settings.hf_token is not None:
         hub_url = push_folder(folder, hub.model_repo, settings.hf_token, hub.private, f"run {context.pipeline_run.id}")
-    record = {
-        "folder": str(folder), "merged": card.merged, "stage": final.name, "hub_url": hub_url,
-        "gguf": [file.model_dump() for file in card.gguf],  # what `llm-engineering serve` serves
-    }  # fmt: skip
-    log_metadata(record)
-    return record
+    exported = ExportedModel(folder=folder, merged=card.merged, stage=final.name, hub_url=hub_url, gguf=card.gguf)
+    log_metadata(exported.model_dump(mode="json"))
+    return exported

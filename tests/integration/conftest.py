@@ -107,14 +107,15 @@ def gguf_quantizations() -> list[str]:
 def tiny_gguf_export(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - (folder, card)
     """The tiny model exported as a full fine-tune would be, with GGUF files (llama.cpp's converter, and its
     quantizer where llama-cpp-python is installed): (export folder, model card)."""
-    from llm_engineering.application.export import DatasetLineage, ModelCard, export_model
+    from llm_engineering.application.export import ModelCard, export_model
     from llm_engineering.domain.config.gguf_export import GgufExportConfig
+    from llm_engineering.domain.model_summary import TrainingDataset
 
     root = tmp_path_factory.mktemp("gguf-export")
     stage = full_weights_stage(tiny_model_dir, root / "sft")
     card = ModelCard(
         title="tiny-assistant", base_model=str(tiny_model_dir), method="full", stage="sft",
-        datasets=[DatasetLineage(name="instruction_dataset", version="1", artifact_id="a1")], metrics={}, config={},
+        datasets=[TrainingDataset(name="instruction_dataset", version="1", artifact_id="a1")], metrics={}, config={},
         merged=False,
     )  # fmt: skip
     config = GgufExportConfig(enabled=True, quantizations=gguf_quantizations())

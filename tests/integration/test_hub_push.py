@@ -29,7 +29,8 @@ def exported_folder(folder: Path) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from llm_engineering.application.export import DatasetLineage, ModelCard, render_model_card
+    from llm_engineering.application.export import ModelCard, render_model_card
+    from llm_engineering.domain.model_summary import TrainingDataset
 
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 8, "num_hidden_layers": 1}))
@@ -40,7 +41,7 @@ def exported_folder(folder: Path) -> Path:
         base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
         method="lora",
         stage="dpo",
-        datasets=[DatasetLineage(name="instruction_dataset", version="3", artifact_id="abc123")],
+        datasets=[TrainingDataset(name="instruction_dataset", version="3", artifact_id="abc123")],
         metrics={"eval_loss": 1.25},
         config={"sft": {"max_steps": 3}},
         merged=True,

@@ -75,9 +75,10 @@ def test_sft_then_dpo_lora_exports_a_merged_model_that_loads_offline(tiny_model_
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from llm_engineering.application.export import DatasetLineage, ModelCard, export_model
+    from llm_engineering.application.export import ModelCard, export_model
     from llm_engineering.application.training.dpo import train_dpo
     from llm_engineering.application.training.sft import train_sft
+    from llm_engineering.domain.model_summary import TrainingDataset
     from llm_engineering.infrastructure.causal_lm import load_trained_model
 
     base = BaseModelConfig(name=str(tiny_model_dir))
@@ -94,7 +95,7 @@ def test_sft_then_dpo_lora_exports_a_merged_model_that_loads_offline(tiny_model_
         base_model=str(tiny_model_dir),
         method="lora",
         stage="dpo",
-        datasets=[DatasetLineage(name="instruction_dataset", version="7", artifact_id="abc-123")],
+        datasets=[TrainingDataset(name="instruction_dataset", version="7", artifact_id="abc-123")],
         metrics=dpo.metrics,
         config={},
         merged=True,

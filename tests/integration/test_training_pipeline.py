@@ -169,16 +169,16 @@ def test_training_pipeline_end_to_end(
     report_two = run_two.steps["evaluate_models"].outputs["evaluation_report"][0].load()
     production_row = report_two.win_rates[1]
     assert production_row.opponent_model == f"production version {version.number} (dpo)"
-    assert decision["production"] == pytest.approx(metadata["eval_loss"])
+    assert decision.production == pytest.approx(metadata["eval_loss"])
     acc, reward_accuracy = measured["lm_eval/corpus_qa/acc"], measured["reward_accuracy"]
-    assert not decision["promoted"] and decision["reason"] == (  # the YAML lists the gates sorted
+    assert not decision.promoted and decision.reason == (  # the YAML lists the gates sorted
         f"gates not met: lm_eval/corpus_qa/acc {acc:.4f} (needs at least 1.5); reward_accuracy {reward_accuracy:.4f} "
         "(needs at least 1.5); win_rate_vs_production 0.5000 (needs at least 0.9)"
     )
     assert Client().get_model_version("tiny-assistant", "production").number == version.number
     second = run_two.steps["promote_model"].outputs["model_summary"][0].load()
     assert second.stage is None and not second.promotion.promoted
-    assert second.promotion.production == decision["production"] and second.promotion.reason == decision["reason"]
+    assert second.promotion.production == decision.production and second.promotion.reason == decision.reason
     assert model_lineage("tiny-assistant").summary == second
 
 

@@ -98,7 +98,7 @@ def test_a_list_of_stages_trains_evaluates_and_exports_the_final_policy(tmp_path
     assert "evaluate_models" not in unevaluated.steps
     assert "Not evaluated (evaluation.enabled: false)." in (exported / "README.md").read_text()
     decision = unevaluated.steps["promote_model"].outputs["promotion_decision"][0].load()
-    assert not decision["promoted"] and decision["reason"] == "no eval_loss measured"
+    assert not decision.promoted and decision.reason == "no eval_loss measured"
 
 
 def natural_local_datasets(folder: Path) -> dict:
@@ -163,7 +163,7 @@ def test_sft_then_reward_model_then_grpo_then_dpo(tmp_path, tiny_model_dir, data
     assert pairs == {"prompt": "What is Qdrant?", "chosen": "Qdrant is a tool in our pipeline.",
                      "rejected": "I do not know, sorry!!!"}  # fmt: skip
     lineage = run.steps["validate_training_inputs"].outputs["dataset_lineage"][0].load()
-    assert lineage["preference_dataset"]["path"] == datasets["preference"]["path"]
+    assert lineage.datasets["preference_dataset"].path == datasets["preference"]["path"]
 
     trained = run.steps["train_grpo"].outputs["trained_stage"][0].load()
     assert (trained.kind, trained.started_from) == ("grpo", "sft")

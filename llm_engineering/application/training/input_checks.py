@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_engineering.application.export import DatasetLineage
 from llm_engineering.application.training.chat_template import apply_chat_template
 from llm_engineering.application.training.data_preparation import (
     INSTRUCTION_COLUMNS,
@@ -16,6 +15,7 @@ from llm_engineering.application.training.data_preparation import (
 from llm_engineering.application.training.peft_methods import check_target_modules
 from llm_engineering.application.training.stages import StageInputError
 from llm_engineering.domain.config.training import PREFERENCE_KINDS, BaseModelConfig, DatasetsConfig, StagePlan
+from llm_engineering.domain.model_summary import TrainingDataset, TrainingDatasets
 from llm_engineering.infrastructure.causal_lm import load_tokenizer, module_names
 
 
@@ -50,9 +50,9 @@ def check_training_inputs(
     return counts
 
 
-def dataset_lineage(step_inputs: dict[str, list[Any]], datasets: DatasetsConfig) -> dict[str, DatasetLineage]:
+def dataset_lineage(step_inputs: dict[str, list[Any]], datasets: DatasetsConfig) -> TrainingDatasets:
     """Name, version and id of each dataset artifact the step read (or its local path)."""
-    lineage = {}
+    lineage: dict[str, TrainingDataset] = {}
     for input_name, config in (
         ("instruction_dataset", datasets.instruction),
         ("preference_dataset", datasets.preference),
@@ -61,9 +61,9 @@ def dataset_lineage(step_inputs: dict[str, list[Any]], datasets: DatasetsConfig)
             continue
         artifact = (step_inputs.get(input_name) or [None])[0]
         if config.path is not None or artifact is None:
-            lineage[input_name] = DatasetLineage(name=input_name, path=str(config.path))
+            lineage[input_name] = TrainingDataset(name=input_name, path=str(config.path))
         else:
-            lineage[input_name] = DatasetLineage(
+            lineage[input_name] = TrainingDataset(
                 name=artifact.artifact.name, version=str(artifact.version), artifact_id=str(artifact.id)
             )
-    return lineage
+    return TrainingDatasets(datasets=lineage)
