@@ -355,6 +355,7 @@ def explore(
         help="feature config whose embedding, qdrant and datasets.exploration blocks explore a version now",
     ),
     fresh: bool = typer.Option(False, "--fresh", help="explore again instead of showing what the feature run stored"),
+    set_: Overrides = [],  # noqa: B006 - typer reads the default, nothing mutates it
 ) -> None:
     """Print a dataset version's exploration (summary statistics and the cluster table) and write its HTML report
     and review sample. A version the feature run explored shows that exploration; an older one is explored now.
@@ -369,8 +370,9 @@ def explore(
     from llm_engineering.application.pipeline_runner import load_for
 
     try:
-        exploration = exploration_of(artifact, version, lambda: load_for("feature_engineering", config, []).parameters,
-                                     fresh)  # fmt: skip
+        exploration = exploration_of(
+            artifact, version, lambda: load_for("feature_engineering", config, set_).parameters, fresh
+        )
     except (UnknownDatasetVersion, ConfigError) as exc:
         _fail(str(exc))
     print_exploration(exploration, Console(width=max(Console().width, 120)))

@@ -28,6 +28,8 @@ import websockets
 CHROMIUM = "chromium"
 WINDOW = (1440, 1100)
 SCROLL_TO_STAGES = 1120  # pixels of the dataset report above its curation stages, at 5 sample rows per split
+SCROLL_TO_MAP = 0  # the exploration report opens with its counts and topic map
+SCROLL_TO_CLUSTERS = 300  # further down: the cluster table below the map
 
 # Finds the visible element whose own text is exactly `text` (the innermost one) and clicks it.
 CLICK = """(text) => {
@@ -132,6 +134,7 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8237", help="the dashboard")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent, help="folder for the PNGs")
     parser.add_argument("--settle", type=float, default=6.0, help="seconds to let a page render")
+    parser.add_argument("--only", nargs="*", default=[], help="artifacts to shoot (default: all of them)")
     args = parser.parse_args()
 
     from zenml.client import Client
@@ -141,7 +144,13 @@ def main() -> None:
     wanted = {
         "instruction_dataset": [(0, "dataset-visualization.png"), (SCROLL_TO_STAGES, "dataset-stages.png")],
         "model_summary": [(0, "model-summary.png")],
+        # The exploration: its counts and topic map, then the cluster table below the map.
+        "instruction_dataset_exploration": [
+            (SCROLL_TO_MAP, "exploration-map.png"),
+            (SCROLL_TO_CLUSTERS, "exploration-clusters.png"),
+        ],  # fmt: skip
     }
+    wanted = {artifact: views for artifact, views in wanted.items() if not args.only or artifact in args.only}
     shots = []
     for artifact, views in wanted.items():
         version = client.get_artifact_version(artifact)

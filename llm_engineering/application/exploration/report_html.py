@@ -26,12 +26,12 @@ PALETTE = [
     "#2f4b7c", "#a05195", "#d45087", "#665191", "#1b7837", "#b35806", "#542788", "#8c510a", "#01665e", "#c51b7d",
 ]  # fmt: skip
 NOISE_COLOUR = "#9aa0a6"
-MAP_WIDTH, MAP_HEIGHT, MARGIN = 960, 420, 16
+MAP_WIDTH, MAP_HEIGHT, MARGIN = 960, 300, 16  # short enough to show whole in the dashboard's frame
 JITTER_PX = 9.0
 OUTLIERS_SHOWN = 30
 EXTRA_STYLE = """<style>
 svg.map{width:100%;max-width:960px;height:auto;border:1px solid #d0d7de;border-radius:6px;background:#fff}
-svg.bars{vertical-align:middle}.legend span{margin-right:1em;white-space:nowrap}
+svg.bars{vertical-align:middle}
 .dot{display:inline-block;width:.7em;height:.7em;border-radius:50%;margin-right:.3em;vertical-align:middle}
 .error{border:1px solid #cf222e;background:#ffebe9;border-radius:6px;padding:.4em .7em;margin:.4em 0}
 .note{border:1px solid #d4a72c;background:#fff8c5;border-radius:6px;padding:.4em .7em;margin:.4em 0}
@@ -161,18 +161,14 @@ def _topic_section(exploration: DatasetExploration) -> str:
     if topics.status != "clustered":
         kind = "note" if topics.status in ("too_few_samples", "disabled") else "error"
         return f"<h2>Topic map</h2><div class='{kind}'>{escape(topics.message)}</div>"
-    legend = "".join(
-        f"<span><span class='dot' style='background:{colour(c.cluster)}'></span>{c.cluster}: {escape(c.label)}</span>"
-        for c in topics.clusters
-    )
     vectors = (
         f"{topics.vectors_from_chunks} samples placed by their chunk's vector from Qdrant, {topics.vectors_embedded} "
         "embedded"
     )
     return (
-        f"<h2>Topic map <span class='muted'>({escape(topics.message)}; {vectors}; {topics.seconds:.1f} s; hover a "
-        f"point for its sample)</span></h2>{scatter(topics)}<p class='legend'>{legend}</p>{_cluster_table(topics)}"
-        f"{_outliers(topics)}"
+        "<h2>Topic map <span class='muted'>(hover a point for its sample)</span></h2>"
+        f"{scatter(topics)}<p class='muted'>{escape(topics.message)}; {vectors}; "
+        f"{topics.seconds:.1f} s</p>{_cluster_table(topics)}{_outliers(topics)}"
     )
 
 
