@@ -29,7 +29,7 @@ CHROMIUM = "chromium"
 WINDOW = (1440, 1100)
 SCROLL_TO_STAGES = 1120  # pixels of the dataset report above its curation stages, at 5 sample rows per split
 SCROLL_TO_MAP = 0  # the exploration report opens with its counts and topic map
-SCROLL_TO_CLUSTERS = 300  # further down: the cluster table below the map
+SCROLL_TO_CLUSTERS = 390  # further down: the cluster table below the map
 
 # Finds the visible element whose own text is exactly `text` (the innermost one) and clicks it.
 CLICK = """(text) => {
