@@ -178,6 +178,7 @@ def test_review_csv_round_trip_removes_exactly_the_rejected(tmp_path):
 
 
 def test_explore_cli_names_an_unknown_artifact_or_version_and_explores_a_saved_one(tmp_path, monkeypatch):
+    import zenml.integrations.huggingface.materializers  # noqa: F401 - a DatasetDict saved as the pipeline saves one
     from typer.testing import CliRunner
     from zenml import save_artifact
 
@@ -207,3 +208,21 @@ def test_explore_cli_names_an_unknown_artifact_or_version_and_explores_a_saved_o
     assert output.is_file() and "<h2>Token lengths" in output.read_text()
     assert len(read_review(output.with_suffix(".review.csv"))) == 0  # no verdicts yet
     assert output.with_suffix(".review.csv").read_text(encoding="utf-8-sig").count("\n") == 1 + 5  # 5 per source
+    # the reviewed CSV back through `review import`: a bad verdict, then a version that is not there, are one line each
+    review = output.with_suffix(".review.csv")
+    header, first, second, *_ = review.read_text(encoding="utf-8-sig").splitlines()
+    review.write_text("\n".join([header, first[: -len(",,")] + ",maybe,", second]) + "\n", encoding="utf-8")
+    bad = CliRunner().invoke(app, ["review", "import", str(review)])
+    assert (
+        bad.exit_code == 2
+        and "line 2 (sample s" in bad.stderr
+        and "verdict 'maybe' is not accept or reject" in bad.stderr
+    )
+    moved = first.replace(f",{saved.version},", ",99,", 1)[: -len(",,")] + ",reject,off-topic"
+    review.write_text("\n".join([header, moved]) + "\n", encoding="utf-8")
+    unknown = CliRunner().invoke(app, ["review", "import", str(review)])
+    assert unknown.exit_code == 2 and "explored_by_hand has no version '99'" in unknown.stderr
+    review.write_text("\n".join([header, first[: -len(",,")] + ",reject,off-topic", second]) + "\n", encoding="utf-8")
+    imported = CliRunner().invoke(app, ["review", "import", str(review)], terminal_width=160)
+    assert imported.exit_code == 0, imported.output
+    assert f"explored_by_hand version {saved.version}: 0 accepted, 1 rejected (off-topic: 1)" in imported.stderr
