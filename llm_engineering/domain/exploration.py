@@ -115,17 +115,18 @@ class TopicMap(BaseModel):
 
 
 class ReviewRow(BaseModel):
-    """One sample of the stratified review sample, as the CSV a person fills in holds it."""
+    """One sample of the stratified review sample, as the CSV a person fills in holds it: what to judge first, then
+    where it comes from, then the two columns to fill in."""
 
-    dataset: str
-    version: str
-    sample_id: str
-    split: str
     stratum: str = Field(description="the cluster ('cluster 2: oven, bake') or the source it was drawn from")
-    source: str
     instruction: str = Field(description="the instruction, or a preference pair's prompt")
     answer: str = Field(description="the answer, or a preference pair's chosen answer")
     rejected: str = Field("", description="a preference pair's rejected answer")
+    split: str
+    source: str
+    sample_id: str
+    dataset: str
+    version: str
     verdict: str = Field("", description="left empty for the reviewer: accept or reject")
     reason: str = Field("", description="left empty for the reviewer: why (a rejection's reason is recorded)")
 

@@ -3,6 +3,7 @@ three topics, the too-few-samples and failure paths, and the review sample's CSV
 
 from __future__ import annotations
 
+import csv
 import random
 
 import pytest
@@ -152,14 +153,18 @@ def test_review_csv_round_trip_removes_exactly_the_rejected(tmp_path):
     exploration = explore_dataset(dataset, "instruction_dataset", "3", ExplorationConfig(review_per_cluster=4),
                                   lambda texts: None)  # fmt: skip
     path = write_review_csv(exploration.review_sample, tmp_path / "review.csv")
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
-    assert lines[0].endswith(",verdict,reason") and len(lines) == 5
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0])[-2:] == ["verdict", "reason"] and len(rows) == 4
     # the reviewer rejects two, accepts one, leaves one empty
-    rows = [line.split(",") for line in lines[1:]]
-    rejected = {rows[0][2]: "off-topic", rows[1][2]: "wrong answer"}
-    edited = [lines[0]] + [",".join(r[:-2] + v) for r, v in zip(rows, [["reject", "off-topic"],
-                           ["Rejected", "wrong answer"], ["accept", ""], ["", ""]], strict=True)]  # fmt: skip
-    path.write_text("\n".join(edited) + "\n", encoding="utf-8")
+    for row, (verdict, reason) in zip(rows, [("reject", "off-topic"), ("Rejected", "wrong answer"), ("accept", ""),
+                                             ("", "")], strict=True):  # fmt: skip
+        row.update(verdict=verdict, reason=reason)
+    rejected = {rows[0]["sample_id"]: "off-topic", rows[1]["sample_id"]: "wrong answer"}
+    with path.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     verdicts = ReviewVerdicts().merged(read_review(path))
     assert len(verdicts.verdicts) == 3 and verdicts.rejected("instruction_dataset") == rejected
     assert verdicts.merged(read_review(path)) == verdicts  # importing the same file again changes nothing
@@ -172,7 +177,10 @@ def test_review_csv_round_trip_removes_exactly_the_rejected(tmp_path):
     assert count is not None and count.removed_by_reason == {"review: off-topic": 1, "review: wrong answer": 1}
     assert remove_rejected(kept, verdicts.rejected("instruction_dataset"), "instruction")[2] is None  # nothing left
 
-    path.write_text(lines[0] + "\n" + ",".join(rows[0][:-2] + ["maybe", ""]) + "\n", encoding="utf-8")
+    with path.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerow({**rows[0], "verdict": "maybe"})
     with pytest.raises(ReviewFileError, match=r"line 2 .*verdict 'maybe' is not accept or reject"):
         read_review(path)
 
