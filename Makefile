@@ -6,7 +6,7 @@ CLI := $(BIN)/llm-engineering
 PIP := $(BIN)/pip install --disable-pip-version-check -c constraints.txt
 
 
-.PHONY: install test test-slow lint validate-configs run-feature-pipeline run-feature-pipeline-openai run-feature-pipeline-self run-training-pipeline run-end-to-end preview-data dashboard dashboard-stop serve serve-stop schedule bench-efficacy bench-feature bench-dedup bench-decontamination bench-quality bench-evolution bench-generation bench-incremental bench-memory bench-gpu-train bench-training-stages clean
+.PHONY: install test test-slow lint validate-configs run-feature-pipeline run-feature-pipeline-openai run-feature-pipeline-self run-training-pipeline run-end-to-end preview-data dashboard dashboard-stop serve serve-stop schedule bench-efficacy bench-feature bench-dedup bench-ray bench-decontamination bench-quality bench-evolution bench-generation bench-incremental bench-memory bench-gpu-train bench-training-stages clean
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,10 @@ bench-feature:
 
 bench-dedup:
 	$(BIN)/python benchmarks/dedup.py
+
+# Semantic dedup's time split, the Ray engine with 1 vs 2 workers, Ray's overhead (benchmarks/ray_engine.py).
+bench-ray:
+	$(BIN)/python -m benchmarks.ray_engine
 
 bench-decontamination:
 	$(BIN)/python benchmarks/decontamination.py $(ARGS)

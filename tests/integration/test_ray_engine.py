@@ -21,6 +21,7 @@ import pytest
 from llm_engineering.application.dedup import deduplicate, semantic_duplicate_pairs
 from llm_engineering.application.embedding import embed_and_store
 from llm_engineering.application.minhash import find_similar_pairs
+from llm_engineering.application.pipeline_runner import load_for, run_pipeline
 from llm_engineering.domain.config.dataset_quality import DedupConfig, MinHashConfig, SemanticDedupConfig
 from llm_engineering.domain.config.execution import ExecutionConfig
 from llm_engineering.domain.config.feature_engineering import EmbeddingConfig, QdrantConfig
@@ -29,7 +30,7 @@ from llm_engineering.domain.samples import InstructionSample
 from llm_engineering.infrastructure.embedder import Embedder
 from llm_engineering.infrastructure.execution import LocalEngine, RayEngine, WorkerFailed
 from llm_engineering.infrastructure.qdrant import ChunkStore, open_client
-from tests.conftest import SAMPLE_CORPUS
+from tests.conftest import SAMPLE_CORPUS, copy_articles, write_feature_config
 
 RAY = Path(sys.executable).with_name("ray")
 pytestmark = pytest.mark.skipif(not RAY.exists(), reason="the ray extra is not installed")
@@ -196,3 +197,19 @@ def test_curation_dedup_on_ray_keeps_the_same_samples_in_the_same_order(ray_addr
     assert [s.sample_id for s in distributed[0]] == [s.sample_id for s in local[0]]
     assert distributed[1] == local[1] and distributed[2] == local[2]  # removed samples, pairs and similarities
     assert local[2].removed_by_method["minhash"] > 20 and local[2].removed_by_method["semantic"] > 5
+
+
+@pytest.mark.slow  # two feature pipeline runs, one of them starting Ray workers that load torch
+def test_the_feature_pipeline_with_engine_ray_stores_the_local_engines_points(tmp_path, data_dir, ray_address):
+    corpus = copy_articles(tmp_path / "corpus", "lora-in-practice.md", "rag-basics.md")
+    points = {}
+    for engine in ("local", "ray"):
+        folder = tmp_path / engine
+        folder.mkdir()
+        config = write_feature_config(folder, [{"name": "articles", "type": "folder", "path": str(corpus)}])
+        overrides = [f"execution.engine={engine}", "qdrant.upsert_batch_size=8"]
+        overrides += [f"execution.address={ray_address}"] if engine == "ray" else []
+        run = run_pipeline("feature_engineering", load_for("feature_engineering", config, overrides))
+        assert run.status == "completed"
+        points[engine] = stored_points(folder / "qdrant")
+    assert points["ray"] == points["local"] and len(points["local"]) > 16  # ids, payloads, vectors
