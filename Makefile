@@ -6,7 +6,7 @@ CLI := $(BIN)/llm-engineering
 PIP := $(BIN)/pip install --disable-pip-version-check -c constraints.txt
 
 
-.PHONY: install test test-slow lint validate-configs run-feature-pipeline run-feature-pipeline-openai run-feature-pipeline-self run-training-pipeline run-end-to-end preview-data dashboard dashboard-stop serve serve-stop schedule bench-efficacy bench-feature bench-dedup bench-ray bench-decontamination bench-quality bench-evolution bench-generation bench-incremental bench-memory bench-gpu-train bench-training-stages clean
+.PHONY: install test test-slow lint validate-configs run-feature-pipeline run-feature-pipeline-openai run-feature-pipeline-self run-training-pipeline run-end-to-end preview-data dashboard dashboard-stop serve serve-stop schedule bench-efficacy bench-feature bench-dedup bench-ray bench-decontamination bench-quality bench-evolution bench-generation bench-incremental bench-memory bench-gpu-train bench-training-stages bench-gguf clean
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -118,6 +118,11 @@ bench-evaluation:
 .PHONY: bench-exploration
 bench-exploration:
 	$(BIN)/python benchmarks/exploration.py $(ARGS)
+
+# GGUF size, export and load time, fidelity per quantization for SmolLM2; tokens/s served vs llama.cpp direct.
+# ARGS="--parts roundtrip" for train -> promote -> serve -> feature run in a fresh store (benchmarks/gguf_serving.py).
+bench-gguf:
+	$(BIN)/python benchmarks/gguf_serving.py $(ARGS)
 
 clean:
 	rm -rf data/qdrant data/llm_cache data/training data/exports
