@@ -9,7 +9,6 @@ else a temporary one).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from pathlib import Path
 from llm_engineering.domain.config.gguf_export import CONVERTER_TYPES, GgufExportConfig
 from llm_engineering.domain.model_summary import GgufFile
 from llm_engineering.infrastructure import gguf_converter, gguf_quantizer
+from llm_engineering.infrastructure.model_identity import file_sha256
 
 
 def gguf_name(title: str, quantization: str) -> str:
@@ -69,12 +69,4 @@ def _atomic(target: Path):  # noqa: ANN202 - a context manager yielding the temp
 
 
 def describe(path: Path, quantization: str) -> GgufFile:
-    return GgufFile(file=path.name, quantization=quantization, size_bytes=path.stat().st_size, sha256=sha256_of(path))
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return GgufFile(file=path.name, quantization=quantization, size_bytes=path.stat().st_size, sha256=file_sha256(path))

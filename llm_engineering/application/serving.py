@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from llm_engineering.application.gguf_export import sha256_of
 from llm_engineering.domain.model_summary import recorded_export
+from llm_engineering.infrastructure.model_identity import file_sha256
 from llm_engineering.infrastructure.model_server import ServerSpec
 
 DEFAULT_MODEL = "llm-engineering-assistant"  # the training pipeline's Model name (pipelines/training.py)
@@ -109,7 +109,7 @@ def find_target(
             f"{label}'s GGUF file {path} is gone (the export folder was cleaned or replaced): rerun "
             "`make run-training-pipeline`, or give each run its own export.folder"
         )
-    if check_sha256 and sha256_of(path) != entry.sha256:
+    if check_sha256 and file_sha256(path) != entry.sha256:
         raise GgufChanged(
             f"{path} is no longer the GGUF {label} exported (its sha256 differs: a later run exported into the same "
             "folder); serve that later version with --model-version, or rerun `make run-training-pipeline`"

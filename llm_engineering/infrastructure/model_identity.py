@@ -39,3 +39,12 @@ def _identity(folder: str, signature: tuple[tuple[str, int, int], ...]) -> str:
                     file.seek(offset)
                     digest.update(file.read(WINDOW))
     return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of one file's whole content, read 1 MiB at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

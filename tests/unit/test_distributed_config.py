@@ -45,3 +45,20 @@ def test_fsdp_on_cpu_and_more_processes_than_gpus_are_refused_before_loading():
     with pytest.raises(DistributedTrainingError, match="fsdp needs CUDA GPUs .* use ddp on CPU"):
         check_hardware(DistributedConfig(num_processes=2, strategy="fsdp"), "cpu", "sft")
     check_hardware(DistributedConfig(num_processes=2), "cpu", "sft")  # ddp on CPU: gloo
+
+
+def test_processes_that_print_nothing_are_still_stopped_at_the_timeout():
+    import os
+    import sys
+    import time
+
+    from llm_engineering.application.training.distributed import _run
+
+    silent = [sys.executable, "-c", "import time; time.sleep(60)", "--num_processes", "2"]
+    started = time.monotonic()
+    with pytest.raises(DistributedTrainingError, match="stopped after distributed.timeout_s=1 s"):
+        _run(silent, dict(os.environ), 1, "sft")
+    assert time.monotonic() - started < 20  # not the 60 s the processes would have slept
+    failing = [sys.executable, "-c", "print('out of memory'); raise SystemExit(3)", "--num_processes", "2"]
+    with pytest.raises(DistributedTrainingError, match="exited with 3; their last lines:\nout of memory"):
+        _run(failing, dict(os.environ), 60, "sft")

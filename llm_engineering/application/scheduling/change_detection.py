@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from llm_engineering.application.crawling.folder import list_folder_state
 from llm_engineering.application.crawling.git import GitError, head_commit
 from llm_engineering.domain.config.feature_engineering import FolderSource, GitSource, HttpConfig, Source, UrlSource
+from llm_engineering.infrastructure.model_identity import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +51,6 @@ class SourceCheck(BaseModel):
     state: SourceState
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_folder(source: FolderSource, previous: SourceState | None) -> SourceCheck:
     old_files = previous.files if previous else {}
     files: dict[str, FileState] = {}
@@ -68,7 +61,7 @@ def check_folder(source: FolderSource, previous: SourceState | None) -> SourceCh
             files[path] = old  # cheap path: nothing moved, no need to read the file
             continue
         try:
-            digest = _sha256_file(Path(path))
+            digest = file_sha256(Path(path))
         except OSError as exc:  # deleted or unreadable between listing and reading: the next tick sees it
             logger.warning("cannot read %s: %s", path, exc)
             continue

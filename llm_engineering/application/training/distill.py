@@ -29,6 +29,7 @@ from llm_engineering.application.training.trainer_arguments import (
     final_metrics,
     log_history_of,
     save_continued_policy,
+    save_final,
     shared_arguments,
 )
 from llm_engineering.application.training.training_progress import TrainingProgress
@@ -44,9 +45,7 @@ from llm_engineering.infrastructure.causal_lm import (
     load_trained_model,
     read_training_info,
     torch_dtype,
-    write_training_info,
 )
-from llm_engineering.infrastructure.distributed import written_by_main_process
 
 
 class TokenizerMismatch(ValueError):
@@ -211,7 +210,7 @@ def train_distill(
         is_adapter = carries_adapter(trained, peft_config)
         info = TrainingInfo(stage=config.kind, method=adapter.method, base_model=base_model.name,
                             is_adapter=is_adapter)  # fmt: skip
-        written_by_main_process(lambda: (tokenizer.save_pretrained(str(final)), write_training_info(final, info)))
+        save_final(final, tokenizer, info)
     else:
         save_continued_policy(trained, tokenizer, final, read_training_info(start_dir), config.kind)
 

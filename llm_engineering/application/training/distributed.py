@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -129,29 +130,40 @@ def _environment(distributed: DistributedConfig, device: str) -> dict[str, str]:
 
 
 def _run(command: list[str], environment: dict[str, str], timeout_s: int, stage: str) -> None:
-    """Relay the processes' output line by line (ZenML stores the step's stdout); stop them on timeout or when
-    the run is asked to stop (the rerun resumes from their last checkpoint)."""
+    """Relay the processes' output line by line (ZenML stores the step's stdout) from a thread, while this one waits
+    for them to exit: it stops them on timeout or when the run is asked to stop, also while they print nothing (the
+    rerun resumes from their last checkpoint)."""
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, bufsize=1, preexec_fn=die_with_parent)  # fmt: skip
+    relay = threading.Thread(target=_relay, args=(process, tail), daemon=True)
+    relay.start()
     deadline = time.monotonic() + timeout_s
+    timed_out = False
     try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            tail.append(line.rstrip())
-            print(line, end="", flush=True)
+        while process.poll() is None:
             if stop_requested() or time.monotonic() > deadline:
+                timed_out = not stop_requested()
                 break
+            time.sleep(0.5)
     finally:
         if process.poll() is None:
             _stop(process)
+        relay.join(timeout=10)
     raise_if_stop_requested(f"{stage} training in {command[command.index('--num_processes') + 1]} processes")
-    if time.monotonic() > deadline:
+    if timed_out:
         raise DistributedTrainingError(f"stage {stage!r}: stopped after distributed.timeout_s={timeout_s} s")
     if process.returncode != 0:
         lines = "\n".join(tail)
         raise DistributedTrainingError(f"stage {stage!r}: the training processes exited with {process.returncode}; "
                                        f"their last lines:\n{lines}")  # fmt: skip
+
+
+def _relay(process: subprocess.Popen, tail: collections.deque[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        tail.append(line.rstrip())
+        print(line, end="", flush=True)
 
 
 def _stop(process: subprocess.Popen) -> None:

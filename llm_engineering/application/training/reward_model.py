@@ -23,7 +23,12 @@ from llm_engineering.application.training.data_preparation import cap
 from llm_engineering.application.training.divergence import DivergenceGuard
 from llm_engineering.application.training.peft_methods import build_peft_config
 from llm_engineering.application.training.stop_on_signal import StopOnSignal
-from llm_engineering.application.training.trainer_arguments import final_metrics, log_history_of, shared_arguments
+from llm_engineering.application.training.trainer_arguments import (
+    final_metrics,
+    log_history_of,
+    save_final,
+    shared_arguments,
+)
 from llm_engineering.application.training.training_progress import TrainingProgress
 from llm_engineering.domain.config.reward_model_stage import RewardModelStageConfig
 from llm_engineering.domain.config.training import BaseModelConfig
@@ -36,9 +41,7 @@ from llm_engineering.infrastructure.causal_lm import (
     load_trained_model,
     read_training_info,
     torch_dtype,
-    write_training_info,
 )
-from llm_engineering.infrastructure.distributed import written_by_main_process
 from llm_engineering.infrastructure.reward_scorer import RewardModelScorer, conversation_ids
 
 FINAL_FOLDER = "final"
@@ -105,10 +108,7 @@ def train_reward_model(
         trained = trained.merge_and_unload()  # LoRA/DoRA into the backbone; the trained score head replaces the old
     info = TrainingInfo(stage=STAGE, method=config.adapter.method, base_model=origin, is_adapter=False)
     # Rank 0 writes; every process then scores the held-out pairs from the folder (rank 0's numbers are returned).
-    written_by_main_process(
-        lambda: (trained.save_pretrained(str(final)), tokenizer.save_pretrained(str(final)),
-                 write_training_info(final, info))
-    )  # fmt: skip
+    save_final(final, tokenizer, info, trained)
 
     scorer = RewardModelScorer(final, device=device, dtype=base_model.dtype, max_length=config.max_length)
     metrics.update(pairwise_accuracy(scorer, test_split, optimization.per_device_eval_batch_size))

@@ -13,12 +13,16 @@ from llm_engineering.application.training.divergence import DivergenceGuard
 from llm_engineering.application.training.packing import RowPackedCollator, pack_rows, packs_padding_free
 from llm_engineering.application.training.peft_methods import build_peft_config
 from llm_engineering.application.training.stop_on_signal import StopOnSignal
-from llm_engineering.application.training.trainer_arguments import final_metrics, log_history_of, shared_arguments
+from llm_engineering.application.training.trainer_arguments import (
+    final_metrics,
+    log_history_of,
+    save_final,
+    shared_arguments,
+)
 from llm_engineering.application.training.training_progress import TrainingProgress
 from llm_engineering.domain.config.training import BaseModelConfig, SftConfig
 from llm_engineering.domain.training import StageResult
-from llm_engineering.infrastructure.causal_lm import TrainingInfo, load_base_model, load_tokenizer, write_training_info
-from llm_engineering.infrastructure.distributed import written_by_main_process
+from llm_engineering.infrastructure.causal_lm import TrainingInfo, load_base_model, load_tokenizer
 
 FINAL_FOLDER = "final"
 
@@ -76,7 +80,7 @@ def train_sft(
     trainer.save_model(str(final))  # every process calls it (FSDP gathers the weights); rank 0 writes
     info = TrainingInfo(stage="sft", method=config.adapter.method, base_model=base_model.name,
                         is_adapter=carries_adapter(trainer.model, peft_config))  # fmt: skip
-    written_by_main_process(lambda: (tokenizer.save_pretrained(str(final)), write_training_info(final, info)))
+    save_final(final, tokenizer, info)
     metrics.update({"train_samples": samples, "train_rows": len(trainer.train_dataset), "test_samples": len(test)})
     return StageResult(model_dir=final, metrics=metrics, log_history=log_history_of(trainer), resumed_from=resume)
 

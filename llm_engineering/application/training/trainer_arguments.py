@@ -62,17 +62,23 @@ def final_metrics(trainer: Any) -> dict[str, float]:
     return metrics
 
 
+def save_final(final: Path, tokenizer: Any, info: TrainingInfo, model: Any | None = None, **save: Any) -> None:
+    """A stage's final folder: the model's weights when given (`save`: save_pretrained's options; a trainer's
+    save_model writes them otherwise, from every process since FSDP gathers them there), the tokenizer and
+    training_info. Written by rank 0 when the stage trains in several processes; the others wait for it."""
+
+    def write() -> None:
+        if model is not None:
+            model.save_pretrained(str(final), **save)
+        tokenizer.save_pretrained(str(final))
+        write_training_info(final, info)
+
+    written_by_main_process(write)
+
+
 def save_continued_policy(trained: Any, tokenizer: Any, final: Path, start: TrainingInfo, stage: str) -> None:
     """A stage that continued a trained policy (alignment, online RL) writes its folder as that policy was: the
     adapter alone (not TRL's frozen "ref" copy) or the full weights, the tokenizer, and training_info naming the
-    stage. Written by rank 0 when the stage trains in several processes."""
-
-    def write() -> None:
-        if start.is_adapter:
-            trained.save_pretrained(str(final), selected_adapters=["default"])
-        else:
-            trained.save_pretrained(str(final))
-        tokenizer.save_pretrained(str(final))
-        write_training_info(final, TrainingInfo(**{**start.model_dump(), "stage": stage}))
-
-    written_by_main_process(write)
+    stage."""
+    save = {"selected_adapters": ["default"]} if start.is_adapter else {}
+    save_final(final, tokenizer, TrainingInfo(**{**start.model_dump(), "stage": stage}), trained, **save)
