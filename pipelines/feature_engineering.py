@@ -36,7 +36,7 @@ def feature_engineering(
 ) -> None:
     raw_documents = crawl_sources(crawl, find_artifact_version("raw_documents"))
     changed_documents = select_changed_documents(raw_documents, chunking, embedding, qdrant)
-    cleaned_documents = clean_documents(changed_documents, cleaning)
+    cleaned_documents = clean_documents(changed_documents, cleaning, raw_documents)
     chunks = chunk_documents(cleaned_documents, chunking, embedding)
     embedded_chunks = embed_and_load(chunks, cleaned_documents, chunking, embedding, qdrant, execution)
     if not datasets.enabled:

@@ -14,7 +14,8 @@ paragraph by its link density and length:
 - a link row: two or more links with short labels and at most 3 other words ("[Twitter](...) · [GitHub](...)"),
   or a "follow me" of at most 6 ("Follow me on [X](...) and [LinkedIn](...)");
 - a link list: three or more list items in a row that are each one short-labelled link and nothing else;
-- a boilerplate line (BOILERPLATE_LINE): newsletters, cookies, copyright, "Built with Quarto", "Back to top".
+- a boilerplate line (BOILERPLATE_LINE): newsletters, cookies, copyright, "Built with Quarto", "Back to top";
+- a line the site repeats on most of its pages (repeated_lines.py): bios, sign-offs, plugs, licence headers.
 A list of links with longer labels (paper titles, references) and prose with links in it stay.
 """
 
@@ -26,6 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from llm_engineering.application.crawling.html_extraction import extract_main_text
+from llm_engineering.application.repeated_lines import RepeatedLines, line_key, site_of
 from llm_engineering.domain.config.feature_engineering import CleaningConfig
 from llm_engineering.domain.documents import CleanedDocument, CleanedDocuments, RawDocument, SkippedItem
 
@@ -92,7 +94,7 @@ def normalise_prose(text: str, drop_boilerplate: bool) -> str:
     return "\n".join(_single_blank_lines(_prose_lines(text.split("\n"), drop_boilerplate)))
 
 
-def _prose_lines(lines: Iterable[str], drop_boilerplate: bool) -> Iterator[str]:
+def _prose_lines(lines: Iterable[str], drop_boilerplate: bool, repeated: frozenset[str] = frozenset()) -> Iterator[str]:
     in_code = False
     links: list[str] = []  # a run of list items that are each one short link (and the blank lines among them)
     for line in lines:
@@ -107,6 +109,8 @@ def _prose_lines(lines: Iterable[str], drop_boilerplate: bool) -> Iterator[str]:
         line = PROSE_SPACES.sub(" ", line).strip()
         if drop_boilerplate:
             if BOILERPLATE_LINE.match(line) or is_menu(line) or is_link_row(line):
+                continue
+            if repeated and line_key(line) in repeated:
                 continue
             if is_link_item(line) or (links and not line):
                 links.append(line)
@@ -242,28 +246,57 @@ def _redacted(lines: Iterable[str], config: CleaningConfig, counts: Counter[str]
     return text
 
 
-def clean_text(document: RawDocument, config: CleaningConfig) -> tuple[str, dict[str, int]]:
+def main_text(document: RawDocument) -> str:
+    """The document's text: for HTML, its main content (trafilatura)."""
+    if document.format == "html":
+        return extract_main_text(document.content, url=document.location if document.kind == "url" else None)
+    return document.content
+
+
+def clean_text(
+    document: RawDocument,
+    config: CleaningConfig,
+    repeated: frozenset[str] = frozenset(),
+    text: str | None = None,
+) -> tuple[str, dict[str, int]]:
     """NFKC, no control characters, prose normalised (code only stripped of blank ends), then redacted.
 
-    The text goes through a piece at a time (segments of the raw text, blocks of the cleaned one), so a large
-    document costs its cleaned text and a few pieces on top of the raw one, not a full copy per pass."""
-    text = document.content
-    if document.format == "html":
-        text = extract_main_text(text, url=document.location if document.kind == "url" else None)
-    lines = _normalised_lines(text)
+    `repeated`: the keys (repeated_lines.line_key) of the lines its site repeats, dropped with the boilerplate;
+    `text`: its main_text when already extracted. The text goes through a piece at a time (segments of the raw
+    text, blocks of the cleaned one), so a large document costs its cleaned text and a few pieces on top of the
+    raw one, not a full copy per pass."""
+    lines = _normalised_lines(main_text(document) if text is None else text)
     if document.format == "code":
         lines = _without_blank_ends(lines)
     else:
-        lines = _single_blank_lines(_prose_lines(lines, config.drop_boilerplate))
+        lines = _single_blank_lines(_prose_lines(lines, config.drop_boilerplate, repeated))
     counts: Counter[str] = Counter()
     text = _redacted(lines, config, counts)
     return text, {k: v for k, v in counts.items() if v}
 
 
-def clean_documents(documents: list[RawDocument], config: CleaningConfig) -> CleanedDocuments:
-    result = CleanedDocuments()
+def clean_documents(
+    documents: list[RawDocument], config: CleaningConfig, corpus: list[RawDocument] | None = None
+) -> CleanedDocuments:
+    """Clean `documents`; the lines their sites repeat are counted over `corpus` (every crawled document; default:
+    `documents`), so an incremental run that cleans one changed page still knows its site's footer."""
+    repeated_lines = RepeatedLines(config)
+    extracted: dict[str, str] = {}  # main text of the documents to clean, extracted once for both passes
+    if config.drop_boilerplate and config.drop_repeated_lines:
+        to_clean = {document.document_id for document in documents}
+        sites = {site_of(document) for document in documents}
+        for document in corpus if corpus is not None else documents:
+            if document.format == "code" or site_of(document) not in sites:
+                continue
+            text = main_text(document)
+            if document.document_id in to_clean:
+                extracted[document.document_id] = text
+            repeated_lines.add(document, _normalised_lines(text))
+    result = CleanedDocuments(repeated_lines=repeated_lines.report())
     for document in documents:
-        text, redactions = clean_text(document, config)
+        text, redactions = clean_text(
+            document, config, repeated_lines.repeated(document), extracted.pop(document.document_id, None)
+        )
         if len(text) < config.min_characters:
             result.dropped.append(
                 SkippedItem(

@@ -57,6 +57,7 @@ def summarize(data: BaseModel) -> dict[str, Any]:
             "dropped": len(data.dropped),
             "dropped_by_reason": _reasons(data.dropped),
             "redactions": dict(redactions),
+            "repeated_lines_dropped": len(data.repeated_lines),
         }
     if isinstance(data, Chunks):
         tokens = [c.token_count for c in data.chunks]

@@ -86,9 +86,21 @@ class CleanedDocument(BaseModel):
     redactions: dict[str, int] = {}
 
 
+class RepeatedLine(BaseModel):
+    """A line dropped from every document of a site, shown in the cleaning step's summary."""
+
+    site: str = Field(description="the source, and the host for URL sources")
+    text: str = Field(description="the line (cut at 160 characters)")
+    documents: int = Field(description="documents of the site it appears in")
+    site_documents: int = Field(description="documents of the site")
+
+
 class CleanedDocuments(BaseModel):
     documents: list[CleanedDocument] = []
     dropped: list[SkippedItem] = []
+    repeated_lines: list[RepeatedLine] = Field(
+        [], description="lines dropped as site chrome because their site repeats them on most of its pages"
+    )
 
 
 class Chunk(BaseModel):

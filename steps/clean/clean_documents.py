@@ -11,8 +11,9 @@ from llm_engineering.infrastructure.zenml.materializers import ReportedModelMate
 
 @step(output_materializers=ReportedModelMaterializer)
 def clean_documents(
-    changed_documents: RawDocuments, cleaning: CleaningConfig
+    changed_documents: RawDocuments, cleaning: CleaningConfig, raw_documents: RawDocuments | None = None
 ) -> Annotated[CleanedDocuments, "cleaned_documents"]:
-    cleaned = clean(changed_documents.documents, cleaning)
+    # Every crawled document (raw_documents), not only the changed ones, counts towards the lines a site repeats.
+    cleaned = clean(changed_documents.documents, cleaning, raw_documents.documents if raw_documents else None)
     log_metadata(flat_metadata(summarize(cleaned)))
     return cleaned

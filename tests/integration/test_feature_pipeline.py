@@ -31,15 +31,27 @@ def stored_payloads(tmp_path: Path) -> list[dict]:
         return ChunkStore(client, "chunks").scroll_payloads()
 
 
+# A sign-off the blog puts under each markdown article: prose to every line rule, chrome by its repetition.
+SIGN_OFF = "If you enjoyed this article, follow me on Twitter @jane_writes for more posts on retrieval."
+
+
+def signed(path: Path) -> Path:
+    path.write_text(path.read_text() + f"\n\n{SIGN_OFF}\n")
+    return path
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    return copy_articles(
+    folder = copy_articles(
         tmp_path / "corpus",
         "lora-in-practice.md",
         "rag-basics.md",
         "llm-as-a-judge.html",
         "pii-redaction-before-training.md",
     )
+    for article in folder.glob("*.md"):
+        signed(article)
+    return folder
 
 
 def test_feature_pipeline_end_to_end_and_incremental(tmp_path, corpus, data_dir):
@@ -58,6 +70,8 @@ def test_feature_pipeline_end_to_end_and_incremental(tmp_path, corpus, data_dir)
         )
         cleaned = latest_metadata("cleaned_documents")
         assert cleaned["redactions"]["email"] >= 3  # the PII article, plus one per web page
+        # The sign-off and the byline ("Author: Maya Lindqvist"), each on 3 of the 4 articles.
+        assert cleaned["repeated_lines_dropped"] == 2
         chunks = latest_metadata("chunks")
         assert chunks["max_tokens"] <= 128
         embedded = latest_metadata("embedded_chunks")
@@ -69,17 +83,20 @@ def test_feature_pipeline_end_to_end_and_incremental(tmp_path, corpus, data_dir)
         assert all({"document_id", "chunk_index", "text", "location"} <= set(p) for p in payloads)
         assert not any("example.com" in p["text"] for p in payloads)  # PII never reaches the vector store
         assert any("```python" in p["text"] for p in payloads)  # code survives cleaning and chunking
+        assert not any("@jane_writes" in p["text"] for p in payloads)
 
         # Unchanged sources: nothing is cleaned, chunked or embedded again.
         run_pipeline("feature_engineering", load_for("feature_engineering", config))
         assert latest_metadata("embedded_chunks")["chunks_embedded"] == 0
         assert Client().get_artifact_version("changed_documents").run_metadata["documents"] == 0
 
-        # One new document: it is the only work done.
-        shutil.copy(SAMPLE_CORPUS / "articles" / "sequence-packing.md", corpus / "sequence-packing.md")
+        # One new document: it is the only work done; its sign-off goes, as the site's lines are counted over the
+        # whole crawl, not the one page cleaned.
+        signed(shutil.copy(SAMPLE_CORPUS / "articles" / "sequence-packing.md", corpus / "sequence-packing.md"))
         run_pipeline("feature_engineering", load_for("feature_engineering", config))
         new_chunks = latest_metadata("chunks")
         assert new_chunks["documents"] == 1
+        assert not any("@jane_writes" in p["text"] for p in stored_payloads(tmp_path))
         assert latest_metadata("embedded_chunks")["chunks_embedded"] == new_chunks["chunks"]
         assert len(stored_payloads(tmp_path)) == chunks["chunks"] + new_chunks["chunks"]
 

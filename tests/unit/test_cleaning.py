@@ -250,3 +250,76 @@ def test_site_chrome_of_a_crawled_page_goes_and_the_article_stays():
 )
 def test_what_counts_as_a_menu_or_a_link_row(line, chrome):
     assert (cleaning.is_menu(line) or cleaning.is_link_row(line)) is chrome
+
+
+BIO = "Maxime Labonne is a machine learning scientist who writes about large language models."
+SIGN_OFF = "If you're interested in more technical content around LLMs, follow me on Twitter @maximelabonne."
+
+
+def page(index: int, *extra: str, source: str = "blog", kind: str = "folder", location: str = "") -> RawDocument:
+    body = "\n\n".join(
+        [
+            f"# Article {index}",
+            f"Article {index} explains technique number {index} in detail, with its trade-offs and a worked example.",
+            "## Conclusion",  # a heading on every page: structure, kept
+            "```python",
+            "import torch  # the same line in every page's code: kept",
+            "```",
+            *extra,
+            BIO,
+            SIGN_OFF,
+        ]
+    )
+    return RawDocument(
+        source=source,
+        kind=kind,
+        location=location or f"/site/{source}/{index}.md",
+        fetched_at=datetime.now(UTC),
+        format="markdown",
+        content=body,
+        content_hash=content_hash(body),
+    )
+
+
+def test_lines_a_site_repeats_on_most_pages_go_and_its_articles_stay():
+    """Bios and sign-offs look like prose, so no line rule catches them: their repetition across a site does."""
+    pages = [page(i) for i in range(5)]
+    pages[0] = page(0, "A sentence two pages share, below the three-document minimum.")
+    pages[1] = page(1, "A sentence two pages share, below the three-document minimum.")
+    result = clean_documents(pages, CleaningConfig())
+
+    for index, document in enumerate(result.documents):
+        assert BIO not in document.text and SIGN_OFF not in document.text
+        assert f"Article {index} explains technique number {index}" in document.text
+        assert "## Conclusion" in document.text and "import torch  # the same line" in document.text
+    assert "two pages share" in result.documents[0].text
+    assert {(line.text, line.documents, line.site_documents) for line in result.repeated_lines} == {
+        (BIO, 5, 5),
+        (SIGN_OFF, 5, 5),
+    }
+    kept = clean_documents(pages, CleaningConfig(drop_repeated_lines=False))
+    assert all(BIO in document.text for document in kept.documents) and not kept.repeated_lines
+
+
+def test_a_line_on_fewer_than_half_of_a_sites_pages_stays():
+    pages = [page(i) for i in range(3)] + [
+        page(i).model_copy(update={"content": f"Page {i} has its own text and no footer."}) for i in range(3, 7)
+    ]  # the footer on 3 of 7 pages
+    result = clean_documents(pages, CleaningConfig())
+    assert not result.repeated_lines and all(BIO in document.text for document in result.documents[:3])
+    assert clean_documents(pages, CleaningConfig(repeated_line_min_fraction=0.4)).repeated_lines
+
+
+def test_an_incremental_run_counts_over_every_crawled_page_and_sites_are_counted_apart():
+    pages = [page(i) for i in range(4)]
+    alone = clean_documents(pages[3:], CleaningConfig())  # one changed page, counted alone: nothing repeats
+    assert BIO in alone.documents[0].text
+    changed = clean_documents(pages[3:], CleaningConfig(), corpus=pages)  # counted over the whole crawl
+    assert BIO not in changed.documents[0].text and "Article 3 explains" in changed.documents[0].text
+
+    # Two hosts of one URL source are two sites: 2 pages each do not make a repeated line.
+    hosts = ["a.org", "a.org", "b.org", "b.org"]
+    urls = [page(i, source="web", kind="url", location=f"https://{host}/post-{i}") for i, host in enumerate(hosts)]
+    assert all(BIO in document.text for document in clean_documents(urls, CleaningConfig()).documents)
+    assert {line.site for line in clean_documents(urls + [page(9, source="web", kind="url", location="https://a.org/9")],
+                                                  CleaningConfig()).repeated_lines} == {"web (a.org)"}  # fmt: skip

@@ -113,6 +113,15 @@ class CleaningConfig(StrictModel):
     redact_phone_numbers: bool = True
     redact_secrets: bool = True
     drop_boilerplate: bool = True
+    drop_repeated_lines: bool = Field(
+        True,
+        description="drop the lines a site repeats on most of its pages (author bios, sign-offs, plugs, licence "
+        "headers): in at least repeated_line_min_documents of its documents and repeated_line_min_fraction of them",
+    )
+    repeated_line_min_documents: int = Field(3, ge=2, description="a line in fewer documents of a site is kept")
+    repeated_line_min_fraction: float = Field(
+        0.5, gt=0, le=1, description="a line in a smaller share of a site's documents is kept"
+    )
     min_characters: int = Field(50, ge=0, description="documents shorter than this after cleaning are dropped")
 
 
