@@ -54,24 +54,50 @@ def export_model(
     trained_dir: Path, target: Path, merge: bool, card: ModelCard, gguf: GgufExportConfig | None = None
 ) -> tuple[Path, ModelCard]:
     """Writes `target` afresh: weights (merged) or adapter, tokenizer, training_info.json, the GGUF files when
-    `gguf` is enabled, README.md (the card, with the GGUF files listed). Returns the folder and that card."""
+    `gguf` is enabled, README.md (the card, with the GGUF files listed). Returns the folder and that card.
+
+    Written into a hidden sibling folder first and swapped in whole: an export that fails or is killed half-way
+    leaves the folder that was there as it was."""
     info = read_training_info(trained_dir)
-    if target.exists():
-        shutil.rmtree(target)
+    partial = target.with_name(f".{target.name}.partial")
+    if partial.exists():  # left by an export that was killed
+        shutil.rmtree(partial)
     target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        card = _write_export(trained_dir, partial, info, merge, card, gguf)
+        _swap_in(partial, target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target, card
+
+
+def _write_export(
+    trained_dir: Path, folder: Path, info: TrainingInfo, merge: bool, card: ModelCard, gguf: GgufExportConfig | None
+) -> ModelCard:
     if merges(info, merge):
         from transformers import AutoTokenizer
 
         merged = load_trained_model(trained_dir).merge_and_unload()
-        merged.save_pretrained(str(target), safe_serialization=True)
-        AutoTokenizer.from_pretrained(str(trained_dir)).save_pretrained(str(target))
-        (target / TRAINING_INFO).write_text(json.dumps({**info.model_dump(), "is_adapter": False}, indent=2))
+        merged.save_pretrained(str(folder), safe_serialization=True)
+        AutoTokenizer.from_pretrained(str(trained_dir)).save_pretrained(str(folder))
+        (folder / TRAINING_INFO).write_text(json.dumps({**info.model_dump(), "is_adapter": False}, indent=2))
     else:
-        shutil.copytree(trained_dir, target, ignore=shutil.ignore_patterns("training_args.bin", "README.md"))
+        shutil.copytree(trained_dir, folder, ignore=shutil.ignore_patterns("training_args.bin", "README.md"))
     if gguf is not None and gguf.enabled:
-        card = card.model_copy(update={"gguf": export_gguf(target, card.title, gguf)})
-    (target / "README.md").write_text(render_model_card(card))
-    return target, card
+        card = card.model_copy(update={"gguf": export_gguf(folder, card.title, gguf)})
+    (folder / "README.md").write_text(render_model_card(card))
+    return card
+
+
+def _swap_in(partial: Path, target: Path) -> None:
+    """`partial` renamed to `target`; what was at `target` is removed only once the new folder is in place."""
+    replaced = target.with_name(f".{target.name}.replaced")
+    if replaced.exists():
+        shutil.rmtree(replaced)
+    if target.exists():
+        target.rename(replaced)
+    partial.rename(target)
+    shutil.rmtree(replaced, ignore_errors=True)
 
 
 CARD_STAGE_METRICS = ("eval_loss", "reward_accuracy", "reward_margin", "heldout_reward_after", "last_train_loss")

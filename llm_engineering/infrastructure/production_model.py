@@ -1,6 +1,6 @@
 """The model version in a promotion stage (production), as a model the win rate can load: the trained folder of the
-stage it exported, read from the `trained_stage` artifact of the run that made it. Its export folder is no good here:
-every run exports to the same folder, promoted or not."""
+stage it exported, read from the `trained_stage` artifact of the run that made it. Its export folder is no good here: it
+may hold merged weights or an adapter only, and with `export.folder` set every run replaces it."""
 
 from __future__ import annotations
 

@@ -187,7 +187,9 @@ def test_sft_teacher_then_sft_student_then_distill_in_a_zenml_run(tmp_path, tiny
     curves = run.steps["plot_loss_curves"].outputs["loss_curves"][0].load()
     assert set(curves.histories) == {"teacher", "student", "distill"}
     assert any("loss" in entry for entry in curves.histories["distill"])
-    card = (Path(data_dir / "exports" / "tiny-distill") / "README.md").read_text()
+    exported = Path(run.steps["export_trained_model"].run_metadata["folder"])
+    assert exported.parent == data_dir / "exports" / "tiny-distill"
+    card = (exported / "README.md").read_text()
     assert "| distill | distill | student |" in card and "(`distill` is the last stage)" in card
     assert run.steps["export_trained_model"].run_metadata["stage"] == "distill"
     version = Client().get_model_version("tiny-distill")

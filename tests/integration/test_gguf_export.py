@@ -171,3 +171,39 @@ def test_a_conversion_that_fails_midway_leaves_no_file(tiny_model_dir: Path, tmp
     with pytest.raises(GgufConversionFailed, match=r"llama.cpp's converter failed on .* \(--outtype f16, exit status"):
         export_gguf(folder, "tiny", GgufExportConfig(enabled=True, quantizations=["f16"]))
     assert not list(folder.glob("*.gguf")) and not list(folder.glob(".*"))
+
+
+def test_an_export_that_fails_leaves_the_previous_export_as_it_was(tmp_path: Path) -> None:
+    """The GGUF step fails after the weights are written: the folder a promoted version points at is untouched."""
+    import json
+
+    from transformers import OPTConfig, OPTForCausalLM
+
+    from llm_engineering.application.export import ModelCard, export_model
+    from llm_engineering.domain.config.gguf_export import GgufExportConfig
+    from llm_engineering.infrastructure.gguf_converter import GgufUnsupportedArchitecture
+
+    trained = tmp_path / "trained"
+    config = OPTConfig(
+        vocab_size=64, hidden_size=16, ffn_dim=32, num_hidden_layers=1, num_attention_heads=2, word_embed_proj_dim=16,
+        max_position_embeddings=32,
+    )  # fmt: skip
+    OPTForCausalLM(config).save_pretrained(trained)
+    info = {"stage": "sft", "method": "full", "base_model": "tiny-opt", "is_adapter": False}
+    (trained / "training_info.json").write_text(json.dumps(info))
+    card = ModelCard(title="tiny-opt", base_model="tiny-opt", method="full", stage="sft", datasets=[], metrics={},
+                     config={}, merged=False)  # fmt: skip
+    target = tmp_path / "exports" / "tiny-opt" / "v1"
+    target.mkdir(parents=True)
+    (target / "README.md").write_text("the promoted version's card")
+
+    with pytest.raises(GgufUnsupportedArchitecture):
+        export_model(trained, target, True, card, GgufExportConfig(enabled=True, quantizations=["q8_0"]))
+    assert sorted(p.name for p in target.parent.iterdir()) == ["v1"]  # no partial folder left
+    assert sorted(p.name for p in target.iterdir()) == ["README.md"]
+    assert (target / "README.md").read_text() == "the promoted version's card"
+
+    folder, _ = export_model(trained, target, True, card, GgufExportConfig(enabled=False))
+    assert folder == target and (target / "model.safetensors").is_file()
+    assert "tiny-opt" in (target / "README.md").read_text()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["v1"]

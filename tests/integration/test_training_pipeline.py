@@ -106,7 +106,8 @@ def test_training_pipeline_end_to_end(
     skipped = run.steps["evaluate_models"].run_metadata["win_rate_skipped"]
     assert skipped == {"win_rate_vs_production": "no production version of tiny-assistant yet"}
 
-    exported = Path(data_dir / "exports" / "tiny-assistant")
+    exported = Path(data_dir / "exports" / "tiny-assistant" / f"v{version.number}")  # one folder per version
+    assert run.steps["export_trained_model"].run_metadata["folder"] == str(exported)
     card = (exported / "README.md").read_text()
     assert f"version {instruction.version}" in card and str(preference.id) in card
     assert f"| lm_eval/corpus_qa/acc | {metadata['lm_eval/corpus_qa/acc']:.4f} |" in card
@@ -180,6 +181,11 @@ def test_training_pipeline_end_to_end(
     assert second.stage is None and not second.promotion.promoted
     assert second.promotion.production == decision.production and second.promotion.reason == decision.reason
     assert model_lineage("tiny-assistant").summary == second
+    # The unpromoted version exported beside production, whose files stay as they were promoted.
+    second_folder = Path(run_two.steps["export_trained_model"].run_metadata["folder"])
+    assert second_folder == exported.with_name(f"v{second.number}") and (second_folder / "model.safetensors").is_file()
+    assert (exported / "README.md").read_text() == card and (exported / "model.safetensors").is_file()
+    assert not [path.name for path in exported.parent.iterdir() if path.name.startswith(".")]  # no partial folder
 
 
 def test_a_missing_dataset_version_is_a_clear_error_before_any_step(tmp_path: Path, tiny_model_dir: Path) -> None:

@@ -79,7 +79,8 @@ def test_a_list_of_stages_trains_evaluates_and_exports_the_final_policy(tmp_path
     assert reward_row.reward_accuracy == trained["reward_model"].result.metrics["reward_accuracy"]
     assert report.final().model == "orpo"  # the last policy, not the reward model trained after it
 
-    exported = Path(data_dir / "exports" / "tiny-stages")
+    exported = Path(run.steps["export_trained_model"].run_metadata["folder"])
+    assert exported.parent == data_dir / "exports" / "tiny-stages" and exported.name.startswith("v")
     card = (exported / "README.md").read_text()
     assert (
         "| kto_align | kto | sft |" in card and "| orpo | orpo | sft |" in card and "(`orpo` is the last stage)" in card
@@ -96,7 +97,10 @@ def test_a_list_of_stages_trains_evaluates_and_exports_the_final_policy(tmp_path
     )
     assert "completed" in str(unevaluated.status).lower()
     assert "evaluate_models" not in unevaluated.steps
-    assert "Not evaluated (evaluation.enabled: false)." in (exported / "README.md").read_text()
+    second = Path(unevaluated.steps["export_trained_model"].run_metadata["folder"])
+    assert second.parent == exported.parent and second != exported  # a folder of its own: v1 stays as it was
+    assert "Not evaluated (evaluation.enabled: false)." in (second / "README.md").read_text()
+    assert (exported / "README.md").read_text() == card
     decision = unevaluated.steps["promote_model"].outputs["promotion_decision"][0].load()
     assert not decision.promoted and decision.reason == "no eval_loss measured"
 

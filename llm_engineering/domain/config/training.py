@@ -151,7 +151,17 @@ class PromotionConfig(StrictModel):
 
 
 class ExportConfig(StrictModel):
-    folder: Path | None = Field(None, description="defaults to <data_dir>/exports/<model name>")
+    folder: Path | None = Field(
+        None,
+        description="this exact folder, replaced by each run; by default <data_dir>/exports/<model name>/v<model "
+        "version>, one per version, so a promoted version's files stay while later runs export",
+    )
+    keep: int = Field(
+        3,
+        ge=1,
+        description="default layout only: version folders kept per model, the newest; a version in a stage "
+        "(production, staging) keeps its folder whatever its age",
+    )
     gguf: GgufExportConfig = Field(
         GgufExportConfig(), description="GGUF files of the final model, next to its merged safetensors weights"
     )
