@@ -4,9 +4,21 @@ log history."""
 from __future__ import annotations
 
 import io
+from typing import Any
 
 
 def plot_loss_curves(histories: dict[str, list[dict[str, float]]]) -> bytes:
+    import matplotlib.pyplot as plt
+
+    figure = loss_figure(histories)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def loss_figure(histories: dict[str, list[dict[str, float]]]) -> Any:  # noqa: ANN401 - a matplotlib Figure
+    """One axis per stage that logged anything; the caller closes the figure."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display in steps or containers
@@ -34,10 +46,7 @@ def plot_loss_curves(histories: dict[str, list[dict[str, float]]]) -> bytes:
         axis.set_xlabel("step")
         axis.legend()
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure
 
 
 def _points(history: list[dict[str, float]], key: str) -> list[tuple[float, float]]:
