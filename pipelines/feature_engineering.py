@@ -35,16 +35,16 @@ def feature_engineering(
     execution: ExecutionConfig,
 ) -> None:
     raw_documents = crawl_sources(crawl, find_artifact_version("raw_documents"))
-    changed_documents = select_changed_documents(raw_documents, chunking, embedding, qdrant)
+    changed_documents = select_changed_documents(raw_documents, cleaning, chunking, embedding, qdrant)
     cleaned_documents = clean_documents(changed_documents, cleaning, raw_documents)
-    chunks = chunk_documents(cleaned_documents, chunking, embedding)
-    embedded_chunks = embed_and_load(chunks, cleaned_documents, chunking, embedding, qdrant, execution)
+    chunks = chunk_documents(cleaned_documents, cleaning, chunking, embedding)
+    embedded_chunks = embed_and_load(chunks, cleaned_documents, cleaning, chunking, embedding, qdrant, execution)
     if not datasets.enabled:
         return
     # Incremental versions: the new samples are deduplicated against, and appended to, the latest ones.
     last_instructions = _previous_version("instruction_dataset") if datasets.incremental else None
     last_preferences = _previous_version("preference_dataset") if datasets.incremental else None
-    generation_chunks = select_generation_chunks(embedded_chunks, chunking, embedding, qdrant, datasets)
+    generation_chunks = select_generation_chunks(embedded_chunks, cleaning, chunking, embedding, qdrant, datasets)
     generated_instructions = generate_instruction_samples(generation_chunks, datasets)
     curated_instructions = curate_instruction_samples(
         generated_instructions, datasets, embedding, last_instructions, execution
@@ -58,7 +58,7 @@ def feature_engineering(
     dataset_publication, _, _ = publish_datasets(
         curated_instructions, curated_preferences, datasets, last_instructions, last_preferences, review_verdicts
     )
-    mark_documents_generated(dataset_publication, generation_chunks, chunking, embedding, qdrant, datasets)
+    mark_documents_generated(dataset_publication, generation_chunks, cleaning, chunking, embedding, qdrant, datasets)
     # Last: the datasets are published and their documents marked before exploration (which never fails the run).
     explore_datasets(dataset_publication, datasets.exploration, embedding, qdrant, after="mark_documents_generated")
 

@@ -44,6 +44,8 @@ SECRET_PATTERNS = [
     re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}"),  # Slack
     re.compile(r"(?i)\b(api[_-]?key|secret|token|password)(\s*[:=]\s*)([\"']?)[A-Za-z0-9_\-./+]{16,}\3"),
 ]
+# Bump when the cleaner gives other text for the same document and settings: stored chunks are then cleaned again.
+CLEANING_RULES = 2  # 2: lines a site repeats (repeated_lines.py)
 FENCE = re.compile(r"^(```|~~~)")
 BOILERPLATE_LINE = re.compile(
     r"(?i)^\s*(subscribe( to)?( our)? newsletter.*|sign up for.*newsletter.*|share (this|on) .{0,40}|"

@@ -17,7 +17,8 @@ import json
 from collections import defaultdict
 from contextlib import closing
 
-from llm_engineering.domain.config.feature_engineering import ChunkingConfig, EmbeddingConfig
+from llm_engineering.application.cleaning import CLEANING_RULES
+from llm_engineering.domain.config.feature_engineering import ChunkingConfig, CleaningConfig, EmbeddingConfig
 from llm_engineering.domain.documents import Chunk, EmbeddingSummary, RawDocument, RawDocuments, point_id
 from llm_engineering.infrastructure.embedder import Embedder, resolve_model_path
 from llm_engineering.infrastructure.execution import ExecutionEngine, LocalEngine
@@ -27,11 +28,13 @@ from llm_engineering.infrastructure.progress import Progress
 from llm_engineering.infrastructure.qdrant import ChunkStore
 
 
-def index_fingerprint(chunking: ChunkingConfig, embedding: EmbeddingConfig) -> str:
-    """What makes stored chunks reusable: the same chunking and the same embedding model, by content (a copy of the
-    model folder is the same model; other weights under the same name or alias are not)."""
+def index_fingerprint(chunking: ChunkingConfig, embedding: EmbeddingConfig, cleaning: CleaningConfig) -> str:
+    """What makes stored chunks reusable: the same cleaning (settings and rules: turning redaction on must not leave
+    unredacted chunks behind), the same chunking and the same embedding model, by content (a copy of the model folder
+    is the same model; other weights under the same name or alias are not)."""
     model = folder_identity(resolve_model_path(embedding.model))
-    key = json.dumps({"chunking": chunking.model_dump(), "model": model}, sort_keys=True)
+    cleaned = {**cleaning.model_dump(), "rules": CLEANING_RULES}
+    key = json.dumps({"chunking": chunking.model_dump(), "model": model, "cleaning": cleaned}, sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 

@@ -3,7 +3,12 @@ from typing import Annotated
 from zenml import log_metadata, step
 
 from llm_engineering.application.embedding import index_fingerprint, removed_from_sources, select_changed
-from llm_engineering.domain.config.feature_engineering import ChunkingConfig, EmbeddingConfig, QdrantConfig
+from llm_engineering.domain.config.feature_engineering import (
+    ChunkingConfig,
+    CleaningConfig,
+    EmbeddingConfig,
+    QdrantConfig,
+)
 from llm_engineering.domain.documents import RawDocuments
 from llm_engineering.infrastructure.qdrant import ChunkStore, open_client
 from llm_engineering.infrastructure.zenml.materializers import ReportedModelMaterializer
@@ -11,11 +16,16 @@ from llm_engineering.infrastructure.zenml.materializers import ReportedModelMate
 
 @step(enable_cache=False, output_materializers=ReportedModelMaterializer)
 def select_changed_documents(
-    raw_documents: RawDocuments, chunking: ChunkingConfig, embedding: EmbeddingConfig, qdrant: QdrantConfig
+    raw_documents: RawDocuments,
+    cleaning: CleaningConfig,
+    chunking: ChunkingConfig,
+    embedding: EmbeddingConfig,
+    qdrant: QdrantConfig,
 ) -> Annotated[RawDocuments, "changed_documents"]:
     with open_client(qdrant) as client:
         store = ChunkStore(client, qdrant.collection)
-        changed, unchanged = select_changed(raw_documents.documents, store, index_fingerprint(chunking, embedding))
+        fingerprint = index_fingerprint(chunking, embedding, cleaning)
+        changed, unchanged = select_changed(raw_documents.documents, store, fingerprint)
         removed = removed_from_sources(store.scroll_payloads(store.documents_collection), raw_documents)
         store.remove_documents(removed)
     log_metadata(

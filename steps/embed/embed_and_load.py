@@ -5,7 +5,12 @@ from zenml import log_metadata, step
 from llm_engineering.application.embedding import embed_and_store, index_fingerprint
 from llm_engineering.application.reports import summarize
 from llm_engineering.domain.config.execution import ExecutionConfig
-from llm_engineering.domain.config.feature_engineering import ChunkingConfig, EmbeddingConfig, QdrantConfig
+from llm_engineering.domain.config.feature_engineering import (
+    ChunkingConfig,
+    CleaningConfig,
+    EmbeddingConfig,
+    QdrantConfig,
+)
 from llm_engineering.domain.documents import Chunks, CleanedDocuments, EmbeddingSummary
 from llm_engineering.infrastructure.embedder import Embedder
 from llm_engineering.infrastructure.execution import open_engine
@@ -17,6 +22,7 @@ from llm_engineering.infrastructure.zenml.materializers import ReportedModelMate
 def embed_and_load(
     chunks: Chunks,
     cleaned_documents: CleanedDocuments,
+    cleaning: CleaningConfig,
     chunking: ChunkingConfig,
     embedding: EmbeddingConfig,
     qdrant: QdrantConfig,
@@ -42,7 +48,7 @@ def embed_and_load(
             ChunkStore(client, qdrant.collection),
             embedder,
             embedding,
-            index_fingerprint(chunking, embedding),
+            index_fingerprint(chunking, embedding, cleaning),
             documents_meta,
             round_size=qdrant.upsert_batch_size,
             engine=engine,

@@ -97,13 +97,14 @@ def run_output(run, name: str):
     return version
 
 
-def test_a_dataset_made_after_a_cached_clean_step_names_only_its_own_corpus(runs):
+def test_a_dataset_made_by_a_run_that_cleaned_nothing_names_only_its_own_corpus(runs):
     runs, corpus_a, corpus_b, b_version = runs
-    # The premise: B's dataset run reused A's cleaning and chunking from ZenML's step cache.
+    # The premise: B's dataset run cleaned and chunked nothing (b_indexed did), so its own clean and chunk outputs say
+    # nothing of where the chunks came from. (It used to reuse A's empty clean step from ZenML's cache and name A's
+    # corpus; clean_documents now also reads the whole crawl, so another corpus's step is never reused.)
     b_steps = Client().get_pipeline_run(runs["b_datasets"].id).steps
-    assert str(b_steps["clean_documents"].status) == "cached"
-    reused = b_steps["chunk_documents"].outputs["chunks"][0]
-    assert reused.producer_pipeline_run_id != runs["b_datasets"].id
+    assert b_steps["clean_documents"].outputs["cleaned_documents"][0].load().documents == []
+    assert b_steps["chunk_documents"].outputs["chunks"][0].load().chunks == []
 
     lineage = dataset_lineage("instruction_dataset", str(b_version.version))
     assert lineage.run == runs["b_datasets"].name and lineage.step == "publish_datasets"

@@ -75,7 +75,8 @@ def test_openai_variant_builds_curated_versioned_datasets(tmp_path, corpus, data
         assert run.status == "completed"
         first_calls = server.request_count
         assert first_calls > 0
-        assert all(r["response_format"] == {"type": "json_object"} for r in server.requests if "Write one" in str(r))
+        asked = [r for r in server.requests if "Write one question a reader could ask" in str(r)]  # instructions
+        assert asked and all(r["response_format"] == {"type": "json_object"} for r in asked)
 
         instructions = dataset("instruction_dataset").load()
         preferences = dataset("preference_dataset").load()

@@ -1,5 +1,6 @@
-"""The index is keyed by what produced it: a chunking or embedding-model change re-chunks and re-embeds, the old
-settings' points leave once the new ones are complete, and generation never selects chunks of two settings."""
+"""The index is keyed by what produced it: a cleaning, chunking or embedding-model change re-cleans, re-chunks and
+re-embeds, the old settings' points leave once the new ones are complete, and generation never selects chunks of two
+settings."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def run(config: Path, **overrides: object) -> dict:
     document = yaml.safe_load(config.read_text())
     for dotted, value in overrides.items():
         section, key = dotted.split("__")
-        document["parameters"][section][key] = value
+        document["parameters"].setdefault(section, {})[key] = value
     variant = config.with_name("variant.yaml")
     variant.write_text(yaml.safe_dump(document))
     assert run_pipeline("feature_engineering", load_for("feature_engineering", variant)).status == "completed"
@@ -80,6 +81,23 @@ def test_a_settings_change_rebuilds_the_index_and_removes_the_old_settings(tmp_p
     assert np.allclose((expected * stored).sum(axis=1), 1.0, atol=1e-4)
     old = Embedder().encode([records[0].payload["text"]])[0]
     assert float(old @ stored[0]) < 0.999  # the probe saw 0.85 between the two models
+
+
+def test_turning_redaction_on_leaves_no_unredacted_chunk_behind(tmp_path, data_dir):
+    """Cleaning settings are part of what produced a chunk: an unchanged document is cleaned again under new ones."""
+    corpus = copy_articles(tmp_path / "corpus", "pii-redaction-before-training.md", "rag-basics.md")
+    config = write_feature_config(tmp_path, [{"name": "articles", "type": "folder", "path": str(corpus)}])
+
+    unredacted = run(config, cleaning__redact_emails=False)
+    assert any("jane.doe@example.com" in r.payload["text"] for r in points(tmp_path))
+
+    redacted = run(config, cleaning__redact_emails=True)
+    records = points(tmp_path)
+    assert redacted["chunks_embedded"] == len(records) > 0
+    assert redacted["chunks_of_other_settings_removed"] == unredacted["points_in_collection"]
+    assert any("[EMAIL]" in r.payload["text"] for r in records)
+    assert not [r.payload["text"] for r in records if "jane.doe@example.com" in r.payload["text"]]
+    assert run(config, cleaning__redact_emails=True)["chunks_embedded"] == 0  # unchanged settings: nothing redone
 
 
 def test_generation_selects_the_chunks_of_the_current_settings_only(tmp_path):
