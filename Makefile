@@ -94,7 +94,7 @@ bench-evolution:
 	$(BIN)/python benchmarks/evolution.py $(ARGS)
 
 bench-generation:
-	$(BIN)/python benchmarks/generation_throughput.py
+	$(BIN)/python benchmarks/generation_throughput.py $(ARGS)
 
 bench-incremental:
 	$(BIN)/python benchmarks/incremental.py
