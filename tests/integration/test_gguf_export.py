@@ -130,20 +130,25 @@ def test_the_hub_push_carries_the_gguf_files_through_lfs(tiny_gguf_export, monke
         assert hub.unhandled == []
 
 
-def test_an_architecture_the_converter_lacks_is_named_and_leaves_no_file(tmp_path: Path) -> None:
-    """OPT has no model class in llama.cpp's converter: a tiny random OPT, built here."""
+def tiny_opt(folder: Path) -> Path:
+    """A tiny random OPT, an architecture llama.cpp's converter lacks."""
     from transformers import OPTConfig, OPTForCausalLM
 
-    from llm_engineering.application.gguf_export import export_gguf
-    from llm_engineering.domain.config.gguf_export import GgufExportConfig
-    from llm_engineering.infrastructure.gguf_converter import GgufUnsupportedArchitecture
-
-    folder = tmp_path / "tiny-opt"
     config = OPTConfig(
         vocab_size=64, hidden_size=16, ffn_dim=32, num_hidden_layers=1, num_attention_heads=2, word_embed_proj_dim=16,
         max_position_embeddings=32,
     )  # fmt: skip
     OPTForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+def test_an_architecture_the_converter_lacks_is_named_and_leaves_no_file(tmp_path: Path) -> None:
+    """OPT has no model class in llama.cpp's converter: a tiny random OPT, built here."""
+    from llm_engineering.application.gguf_export import export_gguf
+    from llm_engineering.domain.config.gguf_export import GgufExportConfig
+    from llm_engineering.infrastructure.gguf_converter import GgufUnsupportedArchitecture
+
+    folder = tiny_opt(tmp_path / "tiny-opt")
     before = sorted(p.name for p in folder.iterdir())
 
     with pytest.raises(GgufUnsupportedArchitecture) as raised:
@@ -177,18 +182,11 @@ def test_an_export_that_fails_leaves_the_previous_export_as_it_was(tmp_path: Pat
     """The GGUF step fails after the weights are written: the folder a promoted version points at is untouched."""
     import json
 
-    from transformers import OPTConfig, OPTForCausalLM
-
     from llm_engineering.application.export import ModelCard, export_model
     from llm_engineering.domain.config.gguf_export import GgufExportConfig
     from llm_engineering.infrastructure.gguf_converter import GgufUnsupportedArchitecture
 
-    trained = tmp_path / "trained"
-    config = OPTConfig(
-        vocab_size=64, hidden_size=16, ffn_dim=32, num_hidden_layers=1, num_attention_heads=2, word_embed_proj_dim=16,
-        max_position_embeddings=32,
-    )  # fmt: skip
-    OPTForCausalLM(config).save_pretrained(trained)
+    trained = tiny_opt(tmp_path / "trained")
     info = {"stage": "sft", "method": "full", "base_model": "tiny-opt", "is_adapter": False}
     (trained / "training_info.json").write_text(json.dumps(info))
     card = ModelCard(title="tiny-opt", base_model="tiny-opt", method="full", stage="sft", datasets=[], metrics={},
