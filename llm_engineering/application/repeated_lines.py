@@ -63,12 +63,16 @@ class RepeatedLines:
         if document.format == "code":
             return
         site = site_of(document)
-        keys: set[str] = set()
+        keys: dict[str, str] = {}  # key -> the line, the first time this document has it
         for line in prose_lines(lines):
             if (key := line_key(line)) is not None and key not in keys:
-                keys.add(key)
+                keys[key] = line
+        frequency = self._frequency[site]
+        frequency.update(keys.keys())  # counted as keys: update(a dict) would add its values
+        for key, line in keys.items():
+            # Only a line that can be reported keeps its text: not a second copy of every line of the crawl.
+            if frequency[key] == self.config.repeated_line_min_documents:
                 self._text.setdefault(key, " ".join(line.split()))
-        self._frequency[site].update(keys)
         self._documents[site] += 1
         self._repeated.pop(site, None)
 
