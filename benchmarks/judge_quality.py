@@ -103,6 +103,7 @@ def members(reward_model: Path | None) -> list[dict]:
         {"kind": "llm", "name": "smollm2_grounded", "rubric": "grounded", "max_new_tokens": 8, "llm": local},
         {"kind": "embedding_relevance", "name": "embedding_relevance"},
         {"kind": "instruction_following_difficulty", "name": "ifd"},
+        {"kind": "well_formed", "name": "well_formed"},
     ]
     if reward_model is not None:
         listed.append({"kind": "reward_model", "name": "reward_model", "folder": str(reward_model)})

@@ -195,11 +195,17 @@ def check_repetition(sample: InstructionSample | PreferenceSample, params: Repet
         repeats = r"(?<![A-Za-z])([A-Za-z]{2,})(?:[_\-\s]+\1(?![A-Za-z])){" + str(params.max_token_repeats - 1) + ",}"
         if re.search(repeats, text):
             return f"{field} repeats one token {params.max_token_repeats}+ times in a row"
-        words = _WORD.findall(text.lower())
-        grams = [tuple(words[i : i + params.n]) for i in range(len(words) - params.n + 1)]
-        if len(grams) >= 8 and len(set(grams)) / len(grams) < params.min_distinct_ratio:
-            return f"{field} repeats itself ({len(set(grams))} distinct of {len(grams)} {params.n}-grams)"
+        distinct, total = distinct_ngrams(text, params.n)
+        if total >= 8 and distinct / total < params.min_distinct_ratio:
+            return f"{field} repeats itself ({distinct} distinct of {total} {params.n}-grams)"
     return None
+
+
+def distinct_ngrams(text: str, n: int) -> tuple[int, int]:
+    """(distinct, total) word n-grams of the text, lowercased: a looping generation has few distinct ones."""
+    words = _WORD.findall(text.lower())
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return len(set(grams)), len(grams)
 
 
 def check_context_reference(sample: InstructionSample | PreferenceSample, params: ContextReferenceParams) -> str | None:

@@ -175,3 +175,17 @@ def test_agreement_edge_cases():
     assert krippendorff_alpha([[0.5, 0.5], [0.5, 0.5]]) is None  # no variation: undefined
     assert krippendorff_alpha([[0.1, None], [None, 0.9]]) is None  # nothing pairable
     assert pairwise_spearman(["a", "b"], [[0.1, 0.2, None], [0.3, 0.9, 0.1]]) == {"a|b": pytest.approx(1.0)}
+
+
+def test_well_formed_scores_a_cut_off_answer_and_a_loop_below_a_finished_one():
+    jury = Jury(JuryConfig.model_validate({"members": [{"kind": "well_formed", "name": "form"}]}))
+    finished = "Prompts are versioned like code. Each change gets a review and a tag."
+    cut_off = "Prompts are versioned like code. Each change gets a review and"
+    loop = " ".join(["the model repeats the same words"] * 6) + "."
+    verdicts = jury.judge([JudgeItem("How are prompts versioned?", answer) for answer in (finished, cut_off, loop, "")])
+    scores = [verdict.members["form"] for verdict in verdicts]
+    assert scores[0].dimensions == {"complete": 1.0, "distinct": 1.0} and scores[0].score == 1.0
+    assert scores[1].dimensions == {"complete": 0.0, "distinct": 1.0} and scores[1].score == 0.5
+    # 6 loops of 6 words: 36 words, 34 3-grams, of which the 6 distinct ones of one loop (they wrap around).
+    assert scores[2].dimensions == {"complete": 1.0, "distinct": 6 / 34}
+    assert scores[3].dimensions == {"complete": 0.0, "distinct": 1.0}  # an empty answer is not finished

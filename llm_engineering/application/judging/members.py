@@ -21,6 +21,7 @@ from llm_engineering.domain.config.judging import (
     EmbeddingRelevanceMember,
     LlmMember,
     RewardModelMember,
+    WellFormedMember,
 )
 from llm_engineering.infrastructure.llm.base import ChatRequest, LLMProvider, UsageReport
 
@@ -322,6 +323,23 @@ class DifficultyJudge(Member):
         return verdicts, reasons
 
 
+class WellFormedJudge(Member):
+    kind = "well_formed"
+    config: WellFormedMember
+
+    def _score(self, items: list[JudgeItem], show_progress: bool) -> tuple[list[Verdict | None], list[str | None]]:
+        from llm_engineering.application.quality_filters import distinct_ngrams
+        from llm_engineering.application.sample_text import ends_mid_sentence
+
+        verdicts: list[Verdict | None] = []
+        for item in items:
+            complete = 0.0 if ends_mid_sentence(item.answer) or not item.answer.strip() else 1.0
+            distinct, total = distinct_ngrams(item.answer, self.config.n)
+            ratio = distinct / total if total >= self.config.min_ngrams else 1.0
+            verdicts.append(Verdict((complete + ratio) / 2, {"complete": complete, "distinct": ratio}))
+        return verdicts, [None] * len(items)
+
+
 def _sigmoid(value: float) -> float:
     return 1.0 / (1.0 + math.exp(-value)) if value >= 0 else math.exp(value) / (1.0 + math.exp(value))
 
@@ -332,6 +350,7 @@ MEMBER_BUILDERS: dict[str, Builder] = {
     "reward_model": RewardModelJudge,
     "embedding_relevance": EmbeddingRelevanceJudge,
     "instruction_following_difficulty": DifficultyJudge,
+    "well_formed": WellFormedJudge,
 }
 
 if set(MEMBER_BUILDERS) != set(MEMBER_KINDS):  # the config's kinds and this registry must not drift apart

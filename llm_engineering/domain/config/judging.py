@@ -12,6 +12,7 @@ evaluation. A jury is a list of members, each told apart by `kind`:
         - {kind: reward_model, name: rm, folder: output/reward_model}
         - {kind: embedding_relevance, name: relevance}
         - {kind: instruction_following_difficulty, name: ifd}
+        - {kind: well_formed, name: well_formed}
 
 Every member turns a pair into a score in [0, 1] (higher is better), or into no score at all (the call failed or the
 verdict did not parse): counted as unjudged, never guessed. An LLM member's score is the weighted mean of its rubric's
@@ -88,10 +89,22 @@ class DifficultyMember(MemberBase):
     max_length: int = Field(512, gt=0, description="tokens per sequence; longer answers are cut")
 
 
+class WellFormedMember(MemberBase):
+    """Whether the answer reads as a finished, non-looping text: the mean of `complete` (1 when it ends at a sentence,
+    bracket, quote or code fence; 0 when it stops mid-sentence, as a generation cut by its token budget does) and
+    `distinct` (the share of its word n-grams that are distinct; a degenerate loop repeats them). No model, no call:
+    the C4 / Gopher heuristics as a score, which no relevance or LLM member measures."""
+
+    kind: Literal["well_formed"]
+    n: int = Field(3, ge=1, description="the n-gram size of `distinct`")
+    min_ngrams: int = Field(8, ge=1, description="answers with fewer n-grams count as fully distinct")
+
+
 JuryMember = Annotated[
-    LlmMember | RewardModelMember | EmbeddingRelevanceMember | DifficultyMember, Field(discriminator="kind")
+    LlmMember | RewardModelMember | EmbeddingRelevanceMember | DifficultyMember | WellFormedMember,
+    Field(discriminator="kind"),
 ]
-MEMBER_KINDS = ("llm", "reward_model", "embedding_relevance", "instruction_following_difficulty")
+MEMBER_KINDS = ("llm", "reward_model", "embedding_relevance", "instruction_following_difficulty", "well_formed")
 
 
 class JuryConfig(StrictModel):
