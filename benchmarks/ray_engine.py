@@ -146,7 +146,7 @@ def overhead() -> list[str]:
     ]
 
 
-def pipeline_overhead(with_datasets: bool) -> list[str]:
+def pipeline_overhead(with_datasets: bool, keep: bool = False) -> list[str]:
     """The feature pipeline on the whole sample corpus (`make run-feature-pipeline`'s config), engine local vs ray,
     each in a fresh data dir and ZenML store: the extra wall time a user sees. Ray here is the one this box can
     run well, one worker with both cores (`num_workers=1, cpus_per_worker=2`), started by the step (no address)."""
@@ -173,7 +173,10 @@ def pipeline_overhead(with_datasets: bool) -> list[str]:
         started = time.perf_counter()
         completed = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
         seconds[engine] = time.perf_counter() - started
-        shutil.rmtree(workdir, ignore_errors=True)
+        if keep:
+            print(f"{engine}: data dir and ZenML store kept in {workdir}", flush=True)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
         if completed.returncode != 0:
             raise SystemExit(f"the {engine} run failed:\n{(completed.stdout + completed.stderr)[-3000:]}")
     extra = seconds["ray"] / seconds["local"] - 1
@@ -216,6 +219,7 @@ def main() -> int:
     parser.add_argument("--full-embedding", action="store_true")
     parser.add_argument("--only", choices=("semantic", "scaling", "overhead", "pipeline", "driver"))
     parser.add_argument("--with-datasets", action="store_true", help="pipeline: generate datasets too (~5 min a run)")
+    parser.add_argument("--keep", action="store_true", help="pipeline: keep each run's data dir and ZenML store")
     args = parser.parse_args()
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs; uptime: {load}")
@@ -223,7 +227,7 @@ def main() -> int:
         "semantic": lambda: semantic_split(args.full_embedding),
         "scaling": lambda: ray_scaling(args.minhash_docs),
         "overhead": overhead,
-        "pipeline": lambda: pipeline_overhead(args.with_datasets),
+        "pipeline": lambda: pipeline_overhead(args.with_datasets, args.keep),
         "driver": driver_ceiling,
     }
     for name, section in sections.items():

@@ -15,7 +15,7 @@ from llm_engineering.application.decontamination import decontaminate
 from llm_engineering.application.dedup import deduplicate
 from llm_engineering.application.quality_filters import apply_filters
 from llm_engineering.application.run_config import ConfigError, load_run_config
-from llm_engineering.domain.config.curation_stages import STAGE_MODELS, DecontaminationStage, default_stages
+from llm_engineering.domain.config.curation_stages import STAGE_MODELS, DecontaminationStage, JudgeStage, default_stages
 from llm_engineering.domain.config.dataset_generation import DatasetGenerationConfig
 from llm_engineering.domain.config.dataset_quality import (
     DecontaminationConfig,
@@ -188,7 +188,12 @@ def test_the_shipped_list_is_what_the_old_shipped_blocks_meant():
         "decontamination": {"eval_sets": [{"name": "eval_questions", "path": SHIPPED_EVAL_SET}],
                             "ngram": {"n": 13}, "paraphrase_minhash": {"enabled": True, "threshold": 0.4}},
     }  # fmt: skip
-    assert DatasetGenerationConfig.model_validate(old_blocks).curation == shipped.curation
+    legacy = DatasetGenerationConfig.model_validate(old_blocks).curation
+    # The old blocks' list, then the question-answer relevance judge that the old blocks had no way to say.
+    assert shipped.curation.model_copy(update={"stages": shipped.curation.stages[:-1]}) == legacy
+    relevance = shipped.curation.stages[-1]
+    assert isinstance(relevance, JudgeStage) and relevance.name == "relevance" and relevance.min_score == 0.25
+    assert [member.kind for member in relevance.jury.members] == ["embedding_relevance"]
     (where, stage), = shipped.decontamination_stages()  # fmt: skip
     assert where == "curation.stages.11" and isinstance(stage, DecontaminationStage)
 
