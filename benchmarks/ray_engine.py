@@ -99,7 +99,7 @@ def ray_scaling(minhash_docs: int) -> list[str]:
     for workers in (1, 2):
         engine = RayEngine(ExecutionConfig(engine="ray", num_workers=workers, cpus_per_worker=1))
         engine_map = partial(embedder.encode_on, engine)
-        engine_map(texts[:128])  # actors and model warm for neither run: each map starts its own; see overhead
+        engine_map(texts[:128])  # workers started and their model loaded: the timed map measures the compute
         _, seconds = timed(engine_map, texts)
         results[("embedding", workers)] = (seconds, len(texts))
         _, seconds = timed(find_similar_pairs, docs, config, engine)
@@ -141,7 +141,7 @@ def overhead() -> list[str]:
         f"| local (model already loaded) | {local_seconds:.1f} | - |",
         f"| ray, cold (ray.init {connect_seconds:.1f} s + actors + model load + encode) | {cold:.1f} | "
         f"{cold / local_seconds - 1:+.0%} |",
-        f"| ray, next stage on the same connection (actors + model load + encode) | {warm_seconds:.1f} | "
+        f"| ray, next stage on the same connection and workers (encode) | {warm_seconds:.1f} | "
         f"{warm_seconds / local_seconds - 1:+.0%} |",
     ]
 

@@ -107,6 +107,20 @@ def test_embedding_on_ray_stores_the_same_points_as_local(tmp_path, ray_address,
     assert [p[2] for p in distributed] == [p[2] for p in local]  # vectors, byte for byte
 
 
+def _worker_pids(batch: list[int]) -> list[int]:
+    return [os.getpid()] * len(batch)
+
+
+def test_a_later_stage_runs_on_the_same_workers_and_a_failed_stage_gets_new_ones(ray_address):
+    """Workers outlive a stage (no second process start or model load), and a stage that stops early discards them."""
+    first = set(sum(ray_engine(ray_address).map_batches(_worker_pids, list(range(8)), 2), []))
+    second = set(sum(ray_engine(ray_address).map_batches(_worker_pids, list(range(8)), 2), []))
+    assert len(first) == 2 and second == first
+    next(ray_engine(ray_address).map_batches(_worker_pids, list(range(8)), 2))  # the consumer stops after one batch
+    third = set(sum(ray_engine(ray_address).map_batches(_worker_pids, list(range(8)), 2), []))
+    assert len(third) == 2 and not third & first
+
+
 def _kill_first_worker_running(method: str, killed: list[int], deadline_s: float = 60) -> None:
     """SIGKILL the first Ray worker process seen running `method` (Ray titles them `ray::_BatchWorker.run`)."""
     stop = time.monotonic() + deadline_s

@@ -32,8 +32,9 @@ class ExecutionConfig(StrictModel):
     max_retries: int = Field(
         2,
         ge=0,
-        description="a worker that dies mid-batch is restarted and the batch runs again, this many times; then the "
-        "stage fails, naming the batch (what was stored before it stays whole, nothing after it is written)",
+        description="a worker that dies mid-batch is restarted and the batch runs again, this many times per worker "
+        "(workers are kept for the run's later stages); then the stage fails, naming the batch (what was stored "
+        "before it stays whole, nothing after it is written) and the next stage starts new workers",
     )
 
     @model_validator(mode="after")
