@@ -21,6 +21,7 @@ import socket
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from llm_engineering.domain.config.execution import ExecutionConfig
@@ -65,15 +66,25 @@ class _BatchWorker:
         return fn(batch)
 
 
-# Live workers per (address, workers' settings), kept between stages of this process; see the module docstring.
-_pools: dict[tuple[Any, ...], list[Any]] = {}
+@dataclass
+class _KeptWorkers:
+    """This process's live workers and the settings they were made with, kept between stages (module docstring)."""
+
+    settings: tuple[Any, ...] | None = None
+    actors: list[Any] = field(default_factory=list)
+
+    def discard(self) -> None:
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor, no_restart=True)
+        self.forget()
+
+    def forget(self) -> None:  # their connection is gone, and they with it
+        self.settings, self.actors = None, []
 
 
-def _discard_pool(key: tuple[Any, ...]) -> None:
-    import ray
-
-    for actor in _pools.pop(key, []):
-        ray.kill(actor, no_restart=True)
+_kept = _KeptWorkers()
 
 
 class RayEngine:
@@ -126,21 +137,19 @@ class RayEngine:
             finished = True
         finally:
             if not finished:  # a dead worker, or a consumer that stopped early: no batch of it may run on
-                _discard_pool(self._pool_key)
-
-    @property
-    def _pool_key(self) -> tuple[Any, ...]:
-        config = self.config
-        return (_connected_to[0] if _connected_to else None, config.cpus_per_worker, self._threads, config.max_retries)
+                _kept.discard()
 
     def _actors(self, count: int) -> list[Any]:
-        """`count` live workers of this engine's settings: the pool's, and new ones if it has fewer."""
+        """`count` live workers of this engine's settings: the kept ones, and new ones if there are fewer."""
         import ray
 
-        for key in [key for key in _pools if key != self._pool_key]:  # idle workers of other settings hold CPUs
-            _discard_pool(key)  # that new ones may need: one pool at a time
-        pool = _pools.setdefault(self._pool_key, [])
-        if len(pool) < count:
+        config = self.config
+        settings = (_connected_to[0] if _connected_to else None, config.cpus_per_worker, self._threads,
+                    config.max_retries)  # fmt: skip
+        if _kept.settings != settings:  # idle workers of other settings hold CPUs that new ones may need
+            _kept.discard()
+            _kept.settings = settings
+        if len(_kept.actors) < count:
             # The same BLAS/torch thread count in every worker, whatever the node's core count: reproducible.
             threads = {name: self._threads for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
             actor_class = ray.remote(_BatchWorker).options(
@@ -149,8 +158,8 @@ class RayEngine:
                 max_task_retries=self.config.max_retries,
                 runtime_env={"env_vars": threads},
             )
-            pool.extend(actor_class.remote() for _ in range(count - len(pool)))
-        return pool[:count]
+            _kept.actors.extend(actor_class.remote() for _ in range(count - len(_kept.actors)))
+        return _kept.actors[:count]
 
 
 @contextmanager
@@ -169,12 +178,11 @@ def connect(config: ExecutionConfig) -> None:
         if _connected_to and _connected_to[0] == config.address:
             return
         ray.shutdown()
-        _pools.clear()  # the workers went with the old connection
     options: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
     if config.address is None:  # a local Ray for this run: enough CPUs for the workers, oversubscribed if need be
         needed = int(config.num_workers * config.cpus_per_worker + 0.999)
         options |= {"num_cpus": max(os.cpu_count() or 1, needed), "include_dashboard": False}
-    _pools.clear()  # workers of an earlier connection (shut down elsewhere) are gone
+    _kept.forget()  # workers of an earlier connection (here, or shut down elsewhere) are gone
     ray.init(address=config.address, **options)
     _connected_to[:] = [config.address]
     available = ray.cluster_resources().get("CPU", 0)
